@@ -1,0 +1,5 @@
+"""`python -m kubenetmon` runs the CLI."""
+
+from kubenetmon.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The node daemon: conntrack entries -> exact per-interval deltas -> a record sink."""

@@ -1,0 +1,96 @@
+"""The `kubenetmon` command. Each subcommand lives in its own module and is imported only when used.
+
+Subcommands parse flags, build their component's settings and call its `run()`; they hold no logic.
+Every option can also be set through an environment variable named `KUBENETMON_<OPTION>` (shown in
+`--help`), so charts and shells configure the same fields.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from kubenetmon import __version__, logs
+
+# name -> (module, one-line help shown even before the module is imported)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "agent": (
+        "kubenetmon.cli.agent",
+        "Meter this node's conntrack table and ship per-interval flow records.",
+    ),
+    "server": (
+        "kubenetmon.cli.server",
+        "Receive agent batches, attribute them and store them in ClickHouse.",
+    ),
+    "doctor": ("kubenetmon.cli.doctor", "Check that this node can be metered, and say what to fix."),
+    "query": ("kubenetmon.cli.query", "Run SQL against the configured store."),
+    "report": ("kubenetmon.cli.report", "Ready answers: cross-zone talkers, zone matrix, cloud services."),
+    "certs": ("kubenetmon.cli.certs", "Make a CA and per-node certificates for mTLS (local use)."),
+    "demo": (
+        "kubenetmon.cli.demo",
+        "Run the whole system on a lab in network namespaces and show the result.",
+    ),
+    "lab": ("kubenetmon.cli.lab", "Build or tear down the network-namespace lab by hand."),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = SUBCOMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = module.command
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{entry[0]}.command is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The static one-liners keep `kubenetmon --help` fast: no subcommand module is imported for it.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, text) in sorted(SUBCOMMANDS.items())])
+
+
+def logging_options(func: F) -> F:
+    """--log-level and --log-format, shared by every subcommand that runs for a while."""
+    func = click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        envvar="KUBENETMON_LOG_FORMAT",
+        show_envvar=True,
+        help="Log line format on stderr; json for log pipelines.",
+    )(func)
+    return click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        default="info",
+        show_default=True,
+        envvar="KUBENETMON_LOG_LEVEL",
+        show_envvar=True,
+        help="Minimum level of log lines.",
+    )(func)
+
+
+def setup_logging(log_level: str, log_format: str) -> None:
+    """Apply the values of `logging_options`."""
+    logs.configure(log_level, "json" if log_format == "json" else "text")
+
+
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
+@click.version_option(__version__, prog_name="kubenetmon")
+def main() -> None:
+    """kubenetmon: Kubernetes network metering from conntrack to ClickHouse."""

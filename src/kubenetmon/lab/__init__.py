@@ -1,0 +1,1 @@
+"""A Kubernetes-like topology in network namespaces, with nftables ground-truth byte counters."""

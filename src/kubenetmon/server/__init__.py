@@ -1,0 +1,1 @@
+"""The central daemon: agent batches -> attributed, classified, aggregated rows -> the store."""
