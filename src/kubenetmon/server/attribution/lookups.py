@@ -1,0 +1,56 @@
+"""The narrow read-only questions attribution asks of the world.
+
+The Kubernetes inventory, the static inventory file and the cloud range table each answer some of
+them; attribution only ever sees these protocols, so its tests pass small dict-backed fakes and its
+benchmark needs no API server.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from kubenetmon.records import Endpoint
+
+
+class EndpointLookup(Protocol):
+    """Pods and nodes (and static-inventory hosts) by address, as they were at a given time."""
+
+    def endpoint_at(self, ip: str, when: float) -> Endpoint | None:
+        """The pod or node that held `ip` at epoch second `when`, or None.
+
+        A running pod wins over a completed one that kept the same IP; a deleted pod stays
+        resolvable for the inventory's deletion grace period, so late conntrack entries still
+        find their owner.
+        """
+        ...
+
+    def node(self, name: str) -> Endpoint | None:
+        """The node called `name` (an agent's observation point), or None if unknown."""
+        ...
+
+
+class ServiceLookup(Protocol):
+    """Services by the addresses clients use and by the backends they reach."""
+
+    def service_at(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """'namespace/name' of the Service whose ClusterIP, LoadBalancer IP or NodePort
+        (on a node address) is `ip`:`port`, or None."""
+        ...
+
+    def service_of_backend(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """'namespace/name' of a Service that lists `ip`:`port` as a ready endpoint in its
+        EndpointSlices, or None. Used to name the Service on the backend's node, where conntrack
+        only shows the already-translated tuple."""
+        ...
+
+
+class ExternalLookup(Protocol):
+    """Addresses outside the cluster: static inventory entries and cloud provider ranges."""
+
+    def external(self, ip: str) -> Endpoint | None:
+        """The most specific static-inventory entry (VM, database, subnet, NAT gateway) for `ip`."""
+        ...
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """The longest-prefix match of `ip` in the loaded cloud ranges (cloud, region, service)."""
+        ...
