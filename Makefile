@@ -23,9 +23,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 test-binaries:
 	@if [ -x scripts/build-test-binaries.sh ]; then scripts/build-test-binaries.sh; fi
 
+LINT_DIRS := $(wildcard src tests benchmarks)
+
 check: venv
-	$(VENV)/bin/ruff format --check src tests benchmarks
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
+	$(VENV)/bin/ruff check $(LINT_DIRS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
