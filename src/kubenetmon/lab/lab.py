@@ -21,11 +21,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from kubenetmon.lab import netns, nft, state
+from kubenetmon.lab import netns, nft, ranges, state
 from kubenetmon.lab.netns import LabError
 from kubenetmon.lab.plan import NamespaceNames, plan
 from kubenetmon.lab.topology import External, Node, Pod, Topology
@@ -53,11 +54,12 @@ class Lab:
         self.topology = topology
         self.conntrack_accounting = conntrack_accounting
         self.state_dir = state_dir
-        self.id = lab_id or secrets.token_hex(3)
+        self.id = lab_id or _unused_id(state_dir)
         self.names = NamespaceNames(f"{PREFIX_ROOT}{self.id}-")
         self.kept = False
         self._spawned: list[subprocess.Popen[bytes]] = []
-        self._is_up = False
+        self._owned: list[str] = []
+        """Namespaces this handle created (or, when attached, that its record names): all it may delete."""
 
     @property
     def prefix(self) -> str:
@@ -80,6 +82,7 @@ class Lab:
             lab_id=record.id,
         )
         lab.kept = True
+        lab._owned = list(record.namespaces)
         return lab
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -94,13 +97,22 @@ class Lab:
             self.down()
 
     def up(self) -> Lab:
-        """Build everything; on any failure, remove what was built and re-raise."""
-        if self._is_up:
+        """Build everything; on any failure, remove what was built and re-raise.
+
+        LabError, before anything is created, if a namespace of this lab's names or a record of its id
+        already exists: a lab only ever deletes what it created itself.
+        """
+        if self._owned:
             return self
         steps = plan(self.topology, self.names, conntrack_accounting=self.conntrack_accounting)
+        if state.record_path(self.state_dir, self.id).exists():
+            raise LabError(f"lab {self.id} is already recorded in {self.state_dir}")
+        taken = set(steps.namespaces) & netns.existing_namespaces()
+        if taken:
+            raise LabError(f"network namespaces already exist: {', '.join(sorted(taken))}")
+        self._owned = list(steps.namespaces)
         self._write_record()
         _register(self)
-        self._is_up = True
         try:
             netns.add_namespaces(steps.namespaces)
             for name, values in steps.sysctls.items():
@@ -121,13 +133,10 @@ class Lab:
         for process in self._spawned:
             _stop(process)
         self._spawned.clear()
-        netns.delete_namespaces(self.namespaces)
-        left = set(self.namespaces) & netns.existing_namespaces()
-        if left:
-            raise LabError(f"lab {self.id}: could not delete namespaces {', '.join(sorted(left))}")
-        state.remove_record(self.state_dir, self.id)
+        if self._owned:
+            _delete(self.id, self._owned, self.state_dir)
+        self._owned = []
         _unregister(self)
-        self._is_up = False
 
     def keep(self) -> None:
         """Leave the lab up when this process exits (what `kubenetmon lab up` does)."""
@@ -150,6 +159,25 @@ class Lab:
         )
 
     # -- places ----------------------------------------------------------------------------------------
+
+    def hosts(self) -> list[Host]:
+        """Every place of the lab with its namespace and addresses, router first (for listings)."""
+        router = Host("router", "router", self.names.router, str(ranges.ROUTER_V4), str(ranges.ROUTER_V6))
+        nodes = [
+            Host("node", n.name, self.netns(n), n.ipv4, n.ipv6, zone=n.zone, region=n.region)
+            for n in self.topology.nodes
+        ]
+        pods = [
+            Host(
+                "pod", p.key, self.netns(p), p.ipv4, p.ipv6, node=p.node, zone=self.topology.node(p.node).zone
+            )
+            for p in self.topology.pods
+        ]
+        externals = [
+            Host("external", e.name, self.netns(e), e.ipv4, e.ipv6, region=e.region)
+            for e in self.topology.externals
+        ]
+        return [router, *nodes, *pods, *externals]
 
     def netns(self, where: Where) -> str:
         """The namespace name of a place (see `Where`)."""
@@ -246,6 +274,54 @@ class Lab:
         for name in names:
             self.topology.node(name)
         return names
+
+
+def _unused_id(state_dir: Path) -> str:
+    while True:
+        candidate = secrets.token_hex(3)
+        prefix = f"{PREFIX_ROOT}{candidate}-"
+        in_use = any(name.startswith(prefix) for name in netns.existing_namespaces())
+        if not in_use and not state.record_path(state_dir, candidate).exists():
+            return candidate
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One place of a lab, for listings: what it is, its namespace and its addresses."""
+
+    kind: str
+    """router, node, pod or external."""
+    name: str
+    netns: str
+    ipv4: str
+    ipv6: str
+    node: str | None = None
+    zone: str | None = None
+    region: str | None = None
+
+
+def tear_down_recorded(record: state.LabRecord, state_dir: Path = state.STATE_DIR) -> list[str]:
+    """Delete the namespaces a lab record names (only names under the lab's own prefix), then the record.
+
+    Returns the namespaces deleted. For labs left up by `keep()` or by a process that died.
+    """
+    if not record.prefix.startswith(PREFIX_ROOT):
+        raise LabError(
+            f"lab record {record.id}: prefix {record.prefix!r} is not a lab prefix; not touching it"
+        )
+    foreign = [name for name in record.namespaces if not name.startswith(record.prefix)]
+    if foreign:
+        raise LabError(f"lab record {record.id} names namespaces outside its prefix: {', '.join(foreign)}")
+    return _delete(record.id, record.namespaces, state_dir)
+
+
+def _delete(lab_id: str, namespaces: Sequence[str], state_dir: Path) -> list[str]:
+    deleted = netns.delete_namespaces(namespaces)
+    left = set(namespaces) & netns.existing_namespaces()
+    if left:
+        raise LabError(f"lab {lab_id}: could not delete namespaces {', '.join(sorted(left))}")
+    state.remove_record(state_dir, lab_id)
+    return deleted
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -89,6 +89,11 @@ class Plan:
         self.veths.append(f"link add {first} netns {first_ns} type veth peer name {second} netns {second_ns}")
 
 
+def _addresses(device: str, v4: str, v6: str) -> tuple[str, str]:
+    """`ip` lines giving `device` an IPv4 and an IPv6 address (the latter usable at once, no DAD)."""
+    return f"addr add {v4} dev {device}", f"addr add {v6} dev {device} nodad"
+
+
 def plan(topology: Topology, names: NamespaceNames, *, conntrack_accounting: bool = True) -> Plan:
     """The full build of `topology` under `names`."""
     result = Plan(namespaces=names.all(topology))
@@ -112,8 +117,11 @@ def _router(result: Plan, topology: Topology, names: NamespaceNames) -> None:
     result.run_in(
         router,
         f"link add {ROUTER_BRIDGE} type bridge",
-        f"addr add {ranges.ROUTER_V4}/{ranges.UNDERLAY_V4.prefixlen} dev {ROUTER_BRIDGE}",
-        f"addr add {ranges.ROUTER_V6}/{ranges.UNDERLAY_V6.prefixlen} dev {ROUTER_BRIDGE} nodad",
+        *_addresses(
+            ROUTER_BRIDGE,
+            f"{ranges.ROUTER_V4}/{ranges.UNDERLAY_V4.prefixlen}",
+            f"{ranges.ROUTER_V6}/{ranges.UNDERLAY_V6.prefixlen}",
+        ),
         f"link set {ROUTER_BRIDGE} up",
     )
     for index, node in enumerate(topology.nodes):
@@ -134,8 +142,11 @@ def _node(result: Plan, topology: Topology, names: NamespaceNames, node: Node, *
         result.sysctls[netns].update(ACCOUNTING)
     result.run_in(
         netns,
-        f"addr add {node.ipv4}/{ranges.UNDERLAY_V4.prefixlen} dev {NODE_UPLINK}",
-        f"addr add {node.ipv6}/{ranges.UNDERLAY_V6.prefixlen} dev {NODE_UPLINK} nodad",
+        *_addresses(
+            NODE_UPLINK,
+            f"{node.ipv4}/{ranges.UNDERLAY_V4.prefixlen}",
+            f"{node.ipv6}/{ranges.UNDERLAY_V6.prefixlen}",
+        ),
         f"link set {NODE_UPLINK} up",
     )
     for other in topology.nodes:
@@ -167,8 +178,7 @@ def _bridge(result: Plan, names: NamespaceNames, node: Node, pods: tuple[Pod, ..
     result.run_in(
         netns,
         f"link add {BRIDGE} type bridge",
-        f"addr add {node.gateway(4)}/{v4_len} dev {BRIDGE}",
-        f"addr add {node.gateway(6)}/{v6_len} dev {BRIDGE} nodad",
+        *_addresses(BRIDGE, f"{node.gateway(4)}/{v4_len}", f"{node.gateway(6)}/{v6_len}"),
         f"link set {BRIDGE} up",
     )
     for index, pod in enumerate(pods):
@@ -177,8 +187,7 @@ def _bridge(result: Plan, names: NamespaceNames, node: Node, pods: tuple[Pod, ..
         result.run_in(netns, f"link set {leg} master {BRIDGE} up")
         result.run_in(
             names.pod(pod.key),
-            f"addr add {pod.ipv4}/{v4_len} dev {POD_LINK}",
-            f"addr add {pod.ipv6}/{v6_len} dev {POD_LINK} nodad",
+            *_addresses(POD_LINK, f"{pod.ipv4}/{v4_len}", f"{pod.ipv6}/{v6_len}"),
             f"link set {POD_LINK} up",
         )
 
@@ -190,16 +199,14 @@ def _routed(result: Plan, names: NamespaceNames, node: Node, pods: tuple[Pod, ..
         result.veth(netns, leg, names.pod(pod.key), POD_LINK)
         result.run_in(
             netns,
-            f"addr add {node.gateway(4)}/32 dev {leg}",
-            f"addr add {node.gateway(6)}/128 dev {leg} nodad",
+            *_addresses(leg, f"{node.gateway(4)}/32", f"{node.gateway(6)}/128"),
             f"link set {leg} up",
             f"route add {pod.ipv4}/32 dev {leg}",
             f"route add {pod.ipv6}/128 dev {leg}",
         )
         result.run_in(
             names.pod(pod.key),
-            f"addr add {pod.ipv4}/32 dev {POD_LINK}",
-            f"addr add {pod.ipv6}/128 dev {POD_LINK} nodad",
+            *_addresses(POD_LINK, f"{pod.ipv4}/32", f"{pod.ipv6}/128"),
             f"link set {POD_LINK} up",
             f"route add {node.gateway(4)}/32 dev {POD_LINK} scope link",
             f"route add {node.gateway(6)}/128 dev {POD_LINK}",
@@ -222,16 +229,14 @@ def _external(result: Plan, names: NamespaceNames, external: External, index: in
     result.veth(router, leg, netns, POD_LINK)
     result.run_in(
         router,
-        f"addr add {ranges.ROUTER_V4}/32 dev {leg}",
-        f"addr add {ranges.ROUTER_V6}/128 dev {leg} nodad",
+        *_addresses(leg, f"{ranges.ROUTER_V4}/32", f"{ranges.ROUTER_V6}/128"),
         f"link set {leg} up",
         f"route add {external.ipv4}/32 dev {leg}",
         f"route add {external.ipv6}/128 dev {leg}",
     )
     result.run_in(
         netns,
-        f"addr add {external.ipv4}/32 dev {POD_LINK}",
-        f"addr add {external.ipv6}/128 dev {POD_LINK} nodad",
+        *_addresses(POD_LINK, f"{external.ipv4}/32", f"{external.ipv6}/128"),
         f"link set {POD_LINK} up",
         f"route add {ranges.ROUTER_V4}/32 dev {POD_LINK} scope link",
         f"route add {ranges.ROUTER_V6}/128 dev {POD_LINK}",

@@ -75,32 +75,31 @@ def _within(address: IPAddress | IPNetwork, networks: tuple[IPNetwork, ...]) -> 
 
 def lab_address(value: str, family: Family, what: str) -> str:
     """`value` normalised, or ValueError unless it is an IPv`family` address in the lab host ranges."""
-    address = _parse_address(value, what)
-    _check_family(address, family, what, value)
-    if not is_lab(address):
-        raise ValueError(f"{what}: {value} is outside the lab ranges {_LAB_TEXT}; a lab never uses it")
-    return str(address)
+    return _require_lab(_parse_address(value, what), family, what, value)
 
 
 def external_address(value: str, family: Family, what: str) -> str:
     """`value` normalised, or ValueError unless it is an IPv`family` documentation address."""
     address = _parse_address(value, what)
     _check_family(address, family, what, value)
-    if not is_documentation(address):
-        raise ValueError(
-            f"{what}: {value} is not a documentation address ({_DOCUMENTATION_TEXT}); "
-            "external endpoints stand for public hosts and must never be real ones"
-        )
-    return str(address)
+    if is_documentation(address):
+        return str(address)
+    raise ValueError(
+        f"{what}: {value} is not a documentation address ({_DOCUMENTATION_TEXT}); "
+        "external endpoints stand for public hosts and must never be real ones"
+    )
 
 
 def lab_network(value: str, family: Family, what: str) -> str:
     """`value` normalised, or ValueError unless it is an IPv`family` network inside the lab host ranges."""
-    network = _parse_network(value, what)
-    _check_family(network, family, what, value)
-    if not is_lab(network):
+    return _require_lab(_parse_network(value, what), family, what, value)
+
+
+def _require_lab(parsed: IPAddress | IPNetwork, family: Family, what: str, value: str) -> str:
+    _check_family(parsed, family, what, value)
+    if not is_lab(parsed):
         raise ValueError(f"{what}: {value} is outside the lab ranges {_LAB_TEXT}; a lab never uses it")
-    return str(network)
+    return str(parsed)
 
 
 def _check_family(address: IPAddress | IPNetwork, family: Family, what: str, value: str) -> None:

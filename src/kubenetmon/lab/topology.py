@@ -292,7 +292,7 @@ def _validate(topology: Topology) -> None:
     _unique([node.name for node in topology.nodes], "node name")
     _unique([pod.key for pod in topology.pods], "pod")
     _unique([service.key for service in topology.services], "service")
-    _unique([external.name for external in topology.externals], "external name")
+    _unique(["router", *(n.name for n in topology.nodes), *(e.name for e in topology.externals)], "host name")
     _unique(_all_addresses(topology), "address")
     cidrs = [ipaddress.ip_network(n.pod_cidr_v4) for n in topology.nodes]
     cidrs += [ipaddress.ip_network(n.pod_cidr_v6) for n in topology.nodes]

@@ -151,7 +151,7 @@ def _normal(address: str) -> str:
     return str(ipaddress.ip_address(address))
 
 
-def parse_truth(node: str, text: str) -> list[TruthRecord]:
+def parse_truth(node: str, text: str, set_size: int = TRUTH_SET_SIZE) -> list[TruthRecord]:
     """Records from `nft -j -n list table inet knm_truth` output; LabError if a set is full."""
     try:
         document = json.loads(text)
@@ -166,7 +166,7 @@ def parse_truth(node: str, text: str) -> list[TruthRecord]:
         if hook not in HOOKS or version not in ("4", "6"):
             continue
         elements = declared.get("elem", [])
-        if len(elements) >= TRUTH_SET_SIZE:
+        if len(elements) >= set_size:
             raise LabError(f"node {node}: truth set {declared['name']} is full; later flows were not counted")
         records += [_record(node, hook, int(version), element) for element in elements]
     return records
