@@ -162,3 +162,47 @@ def test_resetting_the_truth_starts_every_counter_from_zero(two_nodes_lab: Lab) 
     result = traffic.udp_exchange(two_nodes_lab, "default/p1a", "default/p2a", count=3, size=10)
     truth = two_nodes_lab.ground_truth(["node-1"])
     assert truth.flow("node-1", 17, result.client, result.server) == FlowTruth(3, 3 * 38, 3, 3 * 38)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_backend_reaching_itself_through_its_vip_is_masqueraded_and_counted(
+    two_nodes_lab: Lab, family: Family
+) -> None:
+    service = two_nodes_lab.topology.service("default/web")
+    node = two_nodes_lab.topology.node("node-2")
+    result = traffic.tcp_transfer(two_nodes_lab, "default/p2a", service, family=family, up=2000, down=3000)
+    assert result.server[0] == result.client[0]
+    assert result.seen_by_server[0] == node.gateway(family)
+    truth, entry = _truth_and_entry(two_nodes_lab, "node-2", result)
+    assert _as_truth(entry) == truth
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_traffic_to_and_from_the_node_itself_is_counted_at_input_and_output(
+    two_nodes_lab: Lab, family: Family
+) -> None:
+    inbound = traffic.tcp_transfer(two_nodes_lab, "default/p1a", "node-1", family=family, up=50_000, down=500)
+    outbound = traffic.tcp_transfer(
+        two_nodes_lab, "node-1", "default/p1b", family=family, up=500, down=50_000
+    )
+    for result in (inbound, outbound):
+        truth, entry = _truth_and_entry(two_nodes_lab, "node-1", result)
+        assert _as_truth(entry) == truth
+    hooks = two_nodes_lab.ground_truth(["node-1"])
+    assert {r.hook for r in hooks.select(sport=inbound.client[1])} == {"input"}
+    assert {r.hook for r in hooks.select(sport=outbound.client[1])} == {"output"}
+
+
+def test_many_one_datagram_flows_each_get_an_entry_of_exactly_one_datagram(two_nodes_lab: Lab) -> None:
+    results = traffic.udp_flows(two_nodes_lab, "default/p1b", "default/p2a", flows=2000, size=100, family=6)
+    assert len({r.client for r in results}) == 2000
+    entries = {
+        (e.orig.src, e.orig.sport): e
+        for e in conntrack_entries(two_nodes_lab, "node-2")
+        if e.proto == 17 and e.orig.dport == results[0].dialed[1]
+    }
+    truth = two_nodes_lab.ground_truth(["node-2"])
+    assert set(entries) == {r.client for r in results}
+    for result in results:
+        assert _as_truth(entries[result.client]) == FlowTruth(1, 148, 0, 0)
+        assert truth.flow("node-2", 17, result.client, result.server) == FlowTruth(1, 148, 0, 0)

@@ -181,20 +181,25 @@ class Lab:
 
     def netns(self, where: Where) -> str:
         """The namespace name of a place (see `Where`)."""
-        if isinstance(where, Node):
-            return self.names.node(where.name)
-        if isinstance(where, Pod):
-            return self.names.pod(where.key)
-        if isinstance(where, External):
-            return self.names.external(where.name)
         if where == "router":
             return self.names.router
+        place = self.resolve(where)
+        if isinstance(place, Node):
+            return self.names.node(place.name)
+        if isinstance(place, Pod):
+            return self.names.pod(place.key)
+        return self.names.external(place.name)
+
+    def resolve(self, where: Where) -> Node | Pod | External:
+        """The node, pod or external a place names (`namespace/name` is a pod; other names are unique)."""
+        if not isinstance(where, str):
+            return where
         if "/" in where:
-            return self.names.pod(self.topology.pod(where).key)
-        if any(node.name == where for node in self.topology.nodes):
-            return self.names.node(where)
-        if any(external.name == where for external in self.topology.externals):
-            return self.names.external(where)
+            return self.topology.pod(where)
+        hosts: list[Node | External] = [*self.topology.nodes, *self.topology.externals]
+        for host in hosts:
+            if host.name == where:
+                return host
         raise KeyError(f"{where!r} is neither 'router', a node, a pod key (namespace/name) nor an external")
 
     def run(

@@ -8,7 +8,8 @@ Two tables per node netns, generated here as nft script text (pure functions) an
     The DNAT rules below would too, but this keeps tracking on in a lab without services.
   * ClusterIP DNAT at prerouting: VIP:port -> a random backend's IP:target_port (`numgen random`, as
     kube-proxy's iptables mode picks with `statistic random`).
-  * masquerade at postrouting for externals marked `masquerade` (egress SNAT to the node address).
+  * masquerade at postrouting for externals marked `masquerade` (egress SNAT to the node address),
+    and for hairpin service traffic (a backend reaching itself through its VIP).
 
 `inet knm_truth` holds the ground truth, computed without conntrack (see `truth` for what it counts).
 """
@@ -47,6 +48,14 @@ def cluster_ruleset(
         f"{match} daddr {external.ip(family)} masquerade"
         for external in externals
         if external.masquerade
+        for family, match in _FAMILIES
+    ]
+    # Hairpin: a backend reaching itself through its VIP would get its own address as the source and
+    # answer locally, so (like kube-proxy) SNAT that case to the node.
+    backends = dict.fromkeys(key for service in services for key in service.backend_keys)
+    masquerade += [
+        f"ct status dnat {match} saddr {pods[key].ip(family)} {match} daddr {pods[key].ip(family)} masquerade"
+        for key in backends
         for family, match in _FAMILIES
     ]
     return "\n".join(

@@ -54,6 +54,24 @@ def open_socket(netns: str, family: Family, kind: socket.SocketKind) -> socket.s
     return in_netns(netns, lambda: socket.socket(address_family(family), kind))
 
 
+def open_sockets(place: Place, family: Family, kind: socket.SocketKind, count: int) -> list[socket.socket]:
+    """`count` sockets created inside `place.netns` in one go, each bound to `place.ip` and a free port."""
+
+    def create() -> list[socket.socket]:
+        made: list[socket.socket] = []
+        try:
+            for _ in range(count):
+                made.append(socket.socket(address_family(family), kind))
+                made[-1].bind(sockaddr(family, (place.ip, 0)))
+        except BaseException:
+            for sock in made:
+                sock.close()
+            raise
+        return made
+
+    return in_netns(place.netns, create)
+
+
 def bound_socket(place: Place, family: Family, kind: socket.SocketKind) -> socket.socket:
     """A socket in `place.netns` bound to `place.ip`:`place.port`."""
     sock = open_socket(place.netns, family, kind)

@@ -21,14 +21,24 @@ from typing import Literal
 from kubenetmon.lab.lab import Lab
 from kubenetmon.lab.netns import LabError
 from kubenetmon.lab.ranges import Family
-from kubenetmon.lab.sockets import Address, Listeners, Place, address_of, bound_socket, sockaddr
+from kubenetmon.lab.sockets import (
+    Address,
+    Listeners,
+    Place,
+    address_of,
+    bound_socket,
+    open_sockets,
+    sockaddr,
+)
 from kubenetmon.lab.tcp import Served, TcpClient, TcpServer
-from kubenetmon.lab.topology import ClusterIPService, External, Pod
+from kubenetmon.lab.topology import ClusterIPService, External, Node, Pod
 
-Endpoint = Pod | External
-Target = Pod | External | ClusterIPService
+Endpoint = Pod | External | Node
+"""A host with sockets: a pod, an external, or a node itself (host network)."""
+Target = Endpoint | ClusterIPService
 Close = Literal["fin", "rst"]
 TCP, UDP = 6, 17
+_SOCKETS_PER_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +65,13 @@ class FlowResult:
     close: Close | None = None
 
 
-def _endpoint(lab: Lab, where: Endpoint | str) -> Endpoint:
-    if isinstance(where, Pod | External):
-        return where
-    if "/" in where:
-        return lab.topology.pod(where)
-    return lab.topology.external(where)
-
-
 def _server_places(lab: Lab, target: Target | str, family: Family, port: int | None) -> list[Place]:
     if isinstance(target, ClusterIPService):
         if port is not None and port != target.port:
             raise ValueError(f"service {target.key} listens on port {target.port}, not {port}")
         backends = [lab.topology.pod(key) for key in target.backend_keys]
         return [Place(lab.netns(pod), pod.ip(family), target.target_port) for pod in backends]
-    server = _endpoint(lab, target)
+    server = lab.resolve(target)
     return [Place(lab.netns(server), server.ip(family), port or 0)]
 
 
@@ -80,7 +82,7 @@ def _dialed(target: Target | str, family: Family, listeners: Listeners) -> Addre
 
 
 def _client_place(lab: Lab, client: Endpoint | str, family: Family) -> Place:
-    endpoint = _endpoint(lab, client)
+    endpoint = lab.resolve(client)
     return Place(lab.netns(endpoint), endpoint.ip(family))
 
 
@@ -271,16 +273,9 @@ def udp_exchange(
         peer: Address = ("", 0)
         for index in range(count):
             sock.sendto(payload, sockaddr(family, dialed))
-            ready = listeners.ready(timeout)
-            if not ready:
-                raise LabError(f"UDP {address_of(sock.getsockname())} -> {dialed}: datagram {index} lost")
-            server = ready[0]
-            data, source = server.recvfrom(65535)
-            peer = address_of(source)
-            if len(data) != size:
-                raise LabError(f"UDP {peer} -> {dialed}: datagram {index} has {len(data)} bytes, sent {size}")
+            server, peer = _receive_one(listeners, size, timeout, dialed)
             if answer:
-                server.sendto(response, source)
+                server.sendto(response, sockaddr(family, peer))
                 _receive_answer(sock, answer, index, dialed)
         return FlowResult(
             proto=UDP,
@@ -296,6 +291,19 @@ def udp_exchange(
         )
 
 
+def _receive_one(
+    listeners: Listeners, size: int, timeout: float, dialed: Address
+) -> tuple[socket.socket, Address]:
+    """The server socket that received the next datagram, and its sender; LabError if none arrives."""
+    ready = listeners.ready(timeout)
+    if not ready:
+        raise LabError(f"UDP to {dialed}: a datagram of {size} bytes was lost")
+    data, source = ready[0].recvfrom(65535)
+    if len(data) != size:
+        raise LabError(f"UDP {address_of(source)} -> {dialed}: a datagram has {len(data)} bytes, sent {size}")
+    return ready[0], address_of(source)
+
+
 def _receive_answer(sock: socket.socket, size: int, index: int, dialed: Address) -> None:
     try:
         data = sock.recv(65535)
@@ -303,3 +311,51 @@ def _receive_answer(sock: socket.socket, size: int, index: int, dialed: Address)
         raise LabError(f"UDP {dialed}: answer {index} lost") from None
     if len(data) != size:
         raise LabError(f"UDP {dialed}: answer {index} has {len(data)} bytes, expected {size}")
+
+
+def udp_flows(
+    lab: Lab,
+    client: Endpoint | str,
+    target: Target | str,
+    *,
+    flows: int,
+    size: int,
+    family: Family = 4,
+    port: int | None = None,
+    timeout: float = 5.0,
+) -> list[FlowResult]:
+    """`flows` one-datagram UDP flows of `size` bytes, each from its own client port (no answers).
+
+    Fills a conntrack table quickly: one entry per flow, each with exactly one packet of size + 28/48
+    (client ports are distinct within one call; the server port is new for each call).
+    """
+    origin = _client_place(lab, client, family)
+    results: list[FlowResult] = []
+    with Listeners(_server_places(lab, target, family, port), family, socket.SOCK_DGRAM) as listeners:
+        dialed = _dialed(target, family, listeners)
+        payload = bytes(size)
+        used: set[int] = set()
+        while len(results) < flows:
+            batch = min(_SOCKETS_PER_BATCH, flows - len(results))
+            for sock in open_sockets(origin, family, socket.SOCK_DGRAM, batch):
+                with sock:
+                    # A port freed by an earlier batch may come back; reusing it would merge two flows.
+                    if address_of(sock.getsockname())[1] in used:
+                        continue
+                    used.add(address_of(sock.getsockname())[1])
+                    sock.sendto(payload, sockaddr(family, dialed))
+                    server, peer = _receive_one(listeners, size, timeout, dialed)
+                    results.append(
+                        FlowResult(
+                            proto=UDP,
+                            family=family,
+                            client=address_of(sock.getsockname()),
+                            dialed=dialed,
+                            server=address_of(server.getsockname()),
+                            seen_by_server=peer,
+                            sent=size,
+                            received=0,
+                            datagrams_sent=1,
+                        )
+                    )
+    return results
