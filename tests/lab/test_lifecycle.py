@@ -13,7 +13,7 @@ import pytest
 
 from kubenetmon.lab import Lab, LabError, Topology, state
 from kubenetmon.lab import lab as lab_module
-from kubenetmon.lab.netns import add_namespaces, delete_namespaces, existing_namespaces
+from kubenetmon.lab.netns import add_namespaces, delete_namespaces, existing_namespaces, interfaces_not_ready
 
 pytestmark = pytest.mark.kernel
 
@@ -163,11 +163,15 @@ def test_a_record_naming_namespaces_outside_its_prefix_is_refused(tmp_path: Path
         delete_namespaces([bystander])
 
 
-def test_nodes_get_accounting_and_events_by_default(tmp_path: Path) -> None:
-    with Lab(Topology.two_nodes(), state_dir=tmp_path) as lab:
-        for node in ("node-1", "node-2"):
-            assert lab.sysctl(node, "net.netfilter.nf_conntrack_acct") == "1"
-            assert lab.sysctl(node, "net.netfilter.nf_conntrack_events") == "1"
+def test_nodes_get_accounting_and_events_by_default(two_nodes_lab: Lab) -> None:
+    for node in ("node-1", "node-2"):
+        assert two_nodes_lab.sysctl(node, "net.netfilter.nf_conntrack_acct") == "1"
+        assert two_nodes_lab.sysctl(node, "net.netfilter.nf_conntrack_events") == "1"
+
+
+def test_ipv6_is_up_on_every_interface_when_up_returns(two_nodes_lab: Lab) -> None:
+    for name in two_nodes_lab.namespaces:
+        assert interfaces_not_ready(name) == [], name
 
 
 def test_nodes_can_be_left_at_a_new_namespaces_conntrack_defaults(tmp_path: Path) -> None:
@@ -177,18 +181,15 @@ def test_nodes_can_be_left_at_a_new_namespaces_conntrack_defaults(tmp_path: Path
             assert lab.sysctl(node, "net.netfilter.nf_conntrack_events") == "2"
 
 
-def test_conntrack_timeouts_are_set_per_node(tmp_path: Path) -> None:
-    with Lab(Topology.two_nodes(), state_dir=tmp_path) as lab:
-        default = lab.sysctl("node-2", "net.netfilter.nf_conntrack_tcp_timeout_time_wait")
-        lab.set_conntrack_timeouts(["node-1"], tcp_timeout_time_wait=5, udp_timeout=7)
-        assert lab.sysctl("node-1", "net.netfilter.nf_conntrack_tcp_timeout_time_wait") == "5"
-        assert lab.sysctl("node-1", "net.netfilter.nf_conntrack_udp_timeout") == "7"
-        assert lab.sysctl("node-2", "net.netfilter.nf_conntrack_tcp_timeout_time_wait") == default
+def test_conntrack_timeouts_are_set_per_node(two_nodes_lab: Lab) -> None:
+    lab = two_nodes_lab
+    default = lab.sysctl("node-2", "net.netfilter.nf_conntrack_tcp_timeout_time_wait")
+    lab.set_conntrack_timeouts(["node-1"], tcp_timeout_time_wait=5, udp_timeout=7)
+    assert lab.sysctl("node-1", "net.netfilter.nf_conntrack_tcp_timeout_time_wait") == "5"
+    assert lab.sysctl("node-1", "net.netfilter.nf_conntrack_udp_timeout") == "7"
+    assert lab.sysctl("node-2", "net.netfilter.nf_conntrack_tcp_timeout_time_wait") == default
 
 
-def test_an_unknown_conntrack_timeout_is_an_error_naming_it(tmp_path: Path) -> None:
-    with (
-        Lab(Topology.two_nodes(), state_dir=tmp_path) as lab,
-        pytest.raises(LabError, match="tcp_timeout_nap"),
-    ):
-        lab.set_conntrack_timeouts(tcp_timeout_nap=5)
+def test_an_unknown_conntrack_timeout_is_an_error_naming_it(two_nodes_lab: Lab) -> None:
+    with pytest.raises(LabError, match="tcp_timeout_nap"):
+        two_nodes_lab.set_conntrack_timeouts(tcp_timeout_nap=5)

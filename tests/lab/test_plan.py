@@ -58,8 +58,8 @@ def test_every_namespace_carries_the_lab_prefix(build: Plan) -> None:
 
 def test_nodes_get_accounting_and_events_unless_asked_to_keep_the_defaults() -> None:
     topology, names = Topology.two_nodes(), NamespaceNames(PREFIX)
-    with_accounting = plan(topology, names).sysctls[names.node("node-1")]
-    without = plan(topology, names, conntrack_accounting=False).sysctls[names.node("node-1")]
+    with_accounting = plan(topology, names).node_sysctls[names.node("node-1")]
+    without = plan(topology, names, conntrack_accounting=False).node_sysctls[names.node("node-1")]
     assert with_accounting["net.netfilter.nf_conntrack_acct"] == 1
     assert with_accounting["net.netfilter.nf_conntrack_events"] == 1
     assert "net.netfilter.nf_conntrack_acct" not in without
@@ -68,7 +68,7 @@ def test_nodes_get_accounting_and_events_unless_asked_to_keep_the_defaults() -> 
 
 def test_only_bridge_nodes_switch_on_bridge_netfilter() -> None:
     topology, names = Topology.two_nodes(), NamespaceNames(PREFIX)
-    sysctls = plan(topology, names).sysctls
+    sysctls = plan(topology, names).node_sysctls
     assert sysctls[names.node("node-1")]["net.bridge.bridge-nf-call-iptables"] == 1
     assert sysctls[names.node("node-1")]["net.bridge.bridge-nf-call-ip6tables"] == 1
     assert "net.bridge.bridge-nf-call-iptables" not in sysctls[names.node("node-2")]

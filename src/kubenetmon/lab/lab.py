@@ -122,6 +122,9 @@ class Lab:
                 netns.ip_batch(lines, netns=name)
             for name, script in steps.nft.items():
                 netns.netns_run(name, ["nft", "-f", "-"], stdin=script)
+            for name, values in steps.node_sysctls.items():
+                netns.write_sysctls(name, values)
+            _wait_until_ipv6_ready(steps.namespaces)
         except BaseException:
             self.down()
             raise
@@ -279,6 +282,23 @@ class Lab:
         for name in names:
             self.topology.node(name)
         return names
+
+
+def _wait_until_ipv6_ready(namespaces: Sequence[str], timeout: float = 5.0) -> None:
+    """Wait until IPv6 has brought up every interface (it then adds the link-local address).
+
+    The kernel does that when it processes the carrier change, up to a second after `link set up`.
+    Before it, an interface has not joined its addresses' solicited-node groups and drops neighbour
+    solicitations for them, so the first IPv6 packet between two hosts would stall for a 1 s retransmit.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(namespaces)
+    while pending:
+        pending = [name for name in pending if netns.interfaces_not_ready(name)]
+        if pending and time.monotonic() > deadline:
+            raise LabError(f"IPv6 did not come up within {timeout} s on interfaces of {', '.join(pending)}")
+        if pending:
+            time.sleep(0.02)
 
 
 def _unused_id(state_dir: Path) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -158,6 +159,24 @@ def in_netns(netns: str, func: Callable[[], _T]) -> _T:
     return outcome[0]
 
 
+_IFA_F_TENTATIVE = 0x40
+
+
+def interfaces_not_ready(netns: str) -> list[str]:
+    """Interfaces of `netns` (other than lo) that IPv6 has not brought up yet (no link-local address)."""
+
+    def not_ready() -> list[str]:
+        ready = set()
+        # thread-self: /proc/self/net would show the main thread's namespace, not this one's.
+        for line in Path("/proc/thread-self/net/if_inet6").read_text().splitlines():
+            address, _, _, _, flags, name = line.split()
+            if address.startswith("fe80") and not int(flags, 16) & _IFA_F_TENTATIVE:
+                ready.add(name)
+        return [name for _, name in socket.if_nameindex() if name != "lo" and name not in ready]
+
+    return in_netns(netns, not_ready)
+
+
 def write_sysctls(netns: str, values: Mapping[str, int | str]) -> None:
     """Set sysctls (dotted keys, e.g. net.netfilter.nf_conntrack_acct) inside `netns`."""
 
@@ -166,6 +185,9 @@ def write_sysctls(netns: str, values: Mapping[str, int | str]) -> None:
             path = _sysctl_path(key)
             try:
                 path.write_text(f"{value}\n")
+            except FileNotFoundError:
+                hint = " (is br_netfilter loaded?)" if key.startswith("net.bridge.") else ""
+                raise LabError(f"sysctl {key} does not exist in {netns}{hint}") from None
             except OSError as exc:
                 raise LabError(f"sysctl {key}={value} in {netns}: {exc.strerror}") from exc
 

@@ -71,10 +71,14 @@ class NamespaceNames:
 
 @dataclass(slots=True)
 class Plan:
-    """Everything `Lab.up` runs, in order: namespaces, sysctls, veths, per-namespace `ip` batches, nft."""
+    """Everything `Lab.up` runs, in order: namespaces, sysctls, veths, `ip` batches, nft, node sysctls."""
 
     namespaces: list[str]
     sysctls: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Set before any link exists, so new interfaces inherit them (no DAD, no router solicitations)."""
+    node_sysctls: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Conntrack and bridge-netfilter knobs, set after nft: only then do their files exist on kernels
+    that build conntrack as a module (it loads with the first rule that needs it)."""
     veths: list[str] = field(default_factory=list)
     """Root `ip -batch` lines; each creates both ends directly inside their namespaces."""
     commands: dict[str, list[str]] = field(default_factory=dict)
@@ -116,7 +120,7 @@ def _router(result: Plan, topology: Topology, names: NamespaceNames) -> None:
     result.sysctls[router].update(_FORWARDING)
     result.run_in(
         router,
-        f"link add {ROUTER_BRIDGE} type bridge",
+        f"link add {ROUTER_BRIDGE} type bridge mcast_snooping 0",
         *_addresses(
             ROUTER_BRIDGE,
             f"{ranges.ROUTER_V4}/{ranges.UNDERLAY_V4.prefixlen}",
@@ -138,8 +142,7 @@ def _router(result: Plan, topology: Topology, names: NamespaceNames) -> None:
 def _node(result: Plan, topology: Topology, names: NamespaceNames, node: Node, *, accounting: bool) -> None:
     netns = names.node(node.name)
     result.sysctls[netns].update(_FORWARDING)
-    if accounting:
-        result.sysctls[netns].update(ACCOUNTING)
+    result.node_sysctls[netns] = dict(ACCOUNTING) if accounting else {}
     result.run_in(
         netns,
         *_addresses(
@@ -163,7 +166,7 @@ def _node(result: Plan, topology: Topology, names: NamespaceNames, node: Node, *
             f"route add {external.ipv6}/128 via {ranges.ROUTER_V6}",
         )
     if node.cni == "bridge":
-        result.sysctls[netns].update(_BRIDGE_NETFILTER)
+        result.node_sysctls[netns].update(_BRIDGE_NETFILTER)
         _bridge(result, names, node, topology.pods_on(node.name))
     else:
         _routed(result, names, node, topology.pods_on(node.name))
@@ -177,7 +180,7 @@ def _bridge(result: Plan, names: NamespaceNames, node: Node, pods: tuple[Pod, ..
     v6_len = ipaddress.ip_network(node.pod_cidr_v6).prefixlen
     result.run_in(
         netns,
-        f"link add {BRIDGE} type bridge",
+        f"link add {BRIDGE} type bridge mcast_snooping 0",
         *_addresses(BRIDGE, f"{node.gateway(4)}/{v4_len}", f"{node.gateway(6)}/{v6_len}"),
         f"link set {BRIDGE} up",
     )

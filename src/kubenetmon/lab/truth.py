@@ -74,10 +74,16 @@ class FlowTruth:
 class GroundTruth:
     """A reading of the truth counters of some nodes; query it by key, or subtract an earlier reading."""
 
-    __slots__ = ("records",)
+    __slots__ = ("_by_direction", "records")
 
     def __init__(self, records: Iterable[TruthRecord]) -> None:
         self.records: tuple[TruthRecord, ...] = tuple(records)
+        # (node, proto, src, sport, dst, dport) -> [packets, bytes] over all hooks, for O(1) flow lookups.
+        self._by_direction: dict[tuple[str, int, str, int, str, int], list[int]] = {}
+        for r in self.records:
+            counts = self._by_direction.setdefault((r.node, r.proto, r.src, r.sport, r.dst, r.dport), [0, 0])
+            counts[0] += r.packets
+            counts[1] += r.bytes
 
     def __repr__(self) -> str:
         return f"GroundTruth({len(self.records)} records)"
@@ -117,8 +123,10 @@ class GroundTruth:
 
     def counted(self, node: str, proto: int, src: Address, dst: Address) -> tuple[int, int]:
         """(packets, bytes) `node` counted from `src` to `dst`, summed over its hooks."""
-        matches = self.select(node=node, proto=proto, src=src[0], sport=src[1], dst=dst[0], dport=dst[1])
-        return sum(r.packets for r in matches), sum(r.bytes for r in matches)
+        packets, size = self._by_direction.get(
+            (node, proto, _normal(src[0]), src[1], _normal(dst[0]), dst[1]), (0, 0)
+        )
+        return packets, size
 
     def flow(self, node: str, proto: int, client: Address, server: Address) -> FlowTruth:
         """Both directions between a client and the server that really answered.
