@@ -31,7 +31,14 @@ state_dir_option = click.option(
     show_envvar=True,
     help="Where lab records are kept.",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="KUBENETMON_LAB_JSON",
+    show_envvar=True,
+    help="Print JSON instead of tables.",
+)
 
 
 @click.group(name="lab")
@@ -101,6 +108,8 @@ def status(lab_id: str | None, state_dir: Path, as_json: bool) -> None:
 @click.option(
     "--force",
     is_flag=True,
+    envvar="KUBENETMON_LAB_FORCE",
+    show_envvar=True,
     help="Also remove labs whose building process still runs and did not leave them up on purpose.",
 )
 @state_dir_option

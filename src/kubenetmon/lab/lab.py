@@ -13,6 +13,7 @@ SIGTERM/SIGHUP when nobody else handles those signals.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import secrets
@@ -350,16 +351,14 @@ def _delete(lab_id: str, namespaces: Sequence[str], state_dir: Path) -> list[str
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=2)
-    except ProcessLookupError:
-        pass
+    """SIGTERM the process group `spawn` started, SIGKILL it if it lingers, and reap it."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=2)
 
 
 # -- safety net: labs still up when the process ends ------------------------------------------------

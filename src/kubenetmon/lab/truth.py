@@ -25,6 +25,7 @@ is exactly what conntrack adds to an entry (at prerouting or output, on the same
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import json
 from collections.abc import Iterable
@@ -155,7 +156,9 @@ class GroundTruth:
         return GroundTruth(changed)
 
 
+@functools.lru_cache(maxsize=65536)
 def _normal(address: str) -> str:
+    # Cached: a reading repeats the same few pod addresses thousands of times, and parsing is slow.
     return str(ipaddress.ip_address(address))
 
 
