@@ -1,8 +1,9 @@
 """Lab traffic made in-process: TCP transfers, many short connections, long bursty flows, UDP exchanges.
 
 Clients and servers are sockets inside the lab's namespaces (see `sockets`), driven by Python threads,
-so no external tool is needed. The target is a pod, an external endpoint, or a ClusterIP service (the
-server then listens on the target port of every backend, and the result says which one answered).
+so no external tool is needed. Clients and targets are pods, external endpoints or nodes themselves
+(host network); a target can also be a ClusterIP service (the server then listens on the target port
+of every backend, and the result says which one answered).
 Every call returns a `FlowResult` with the application bytes and the addresses to find the flow in
 conntrack and in the ground truth:
 
@@ -175,6 +176,13 @@ class BurstFlow:
         """Application bytes sent so far."""
         return self._connection.sent
 
+    def start(self, bursts: int, burst_bytes: int, interval: float) -> None:
+        """Begin sending on a background thread."""
+        self._thread = threading.Thread(
+            target=self._run, args=(bursts, burst_bytes, interval), name=f"bursts:{self.client}", daemon=True
+        )
+        self._thread.start()
+
     def _run(self, bursts: int, burst_bytes: int, interval: float) -> None:
         try:
             for index in range(bursts):
@@ -236,10 +244,7 @@ def start_tcp_bursts(
         listeners.close()
         raise
     flow = BurstFlow(connection, server, listeners)
-    flow._thread = threading.Thread(
-        target=flow._run, args=(bursts, burst_bytes, interval), name=f"bursts:{flow.client}", daemon=True
-    )
-    flow._thread.start()
+    flow.start(bursts, burst_bytes, interval)
     return flow
 
 
