@@ -106,6 +106,14 @@ def decode_batch(payload: bytes, max_records: int) -> Batch:
     return Batch(node=message.node, epoch=message.epoch, seq=seq, records=records, losses=losses)
 
 
+def seq_of(payload: bytes) -> int:
+    """The seq an encoded batch claims, or 0 if it does not parse (to acknowledge a batch refused unread)."""
+    try:
+        return flows_pb2.FlowBatch.FromString(payload).seq
+    except DecodeError:
+        return 0
+
+
 def encode_ack(ack: Ack) -> bytes:
     """Serialize an acknowledgement."""
     return flows_pb2.BatchAck(
