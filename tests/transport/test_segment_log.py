@@ -197,6 +197,11 @@ def test_a_segment_without_its_magic_is_discarded_without_reusing_its_positions(
     assert not last.exists()
     assert log.next_position == int(last.stem)
     assert log.recovery.torn_bytes == 3
+    position = log.append(b"after")
+    assert position == int(last.stem)
+    assert log.read(position) == b"after"
+    log.close()
+    assert open_log(tmp_path, segment_bytes=200).read(position) == b"after"
 
 
 def test_an_unreadable_commit_file_replays_everything(tmp_path: Path) -> None:
@@ -263,3 +268,17 @@ def test_every_acknowledged_append_survives_sigkill(tmp_path: Path) -> None:
     for position in present:
         assert log.read(position) == f"child-{position}".encode() * 50
     assert log.append(b"next") == len(present)
+
+
+def test_appends_after_damaged_tail_segments_get_the_right_positions(tmp_path: Path) -> None:
+    fill(tmp_path, 20, segment_bytes=200).close()
+    *_, second_last, last = segment_files(tmp_path)
+    os.truncate(second_last, len(MAGIC) + 3)
+    os.truncate(last, 3)
+    log = open_log(tmp_path, segment_bytes=200)
+    position = log.append(b"after")
+    assert position == int(last.stem)
+    log.close()
+    reopened = open_log(tmp_path, segment_bytes=200)
+    assert reopened.read(position) == b"after"
+    assert list(reopened.positions())[-1] == position

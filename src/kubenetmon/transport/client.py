@@ -104,9 +104,7 @@ class GrpcSink:
         self._changed = asyncio.Event()
         self._drained = asyncio.Event()
         self._closing = False
-        if not spool.pending_batches:
-            self._drained.set()
-        self._update_gauges()
+        self._pending_changed()
         self.task = asyncio.create_task(self._run(), name="sender")
         """The sender; it runs until `aclose`, reconnecting as needed, and never returns on its own."""
 
@@ -180,9 +178,8 @@ class GrpcSink:
                 len(dropped),
                 records_lost,
             )
-        self._drained.clear()
         self._changed.set()
-        self._update_gauges()
+        self._pending_changed()
 
     def _give_up_on_pending(self) -> None:
         pending = list(self._spool.pending())
@@ -333,10 +330,8 @@ class GrpcSink:
         else:
             self._spool.ack(seq)
             self._acked = True
-        if not self._spool.pending_batches:
-            self._drained.set()
         self._changed.set()
-        self._update_gauges()
+        self._pending_changed()
 
     def _apply_hints(self, ack: codec.Ack) -> None:
         settings = self._settings
@@ -366,6 +361,10 @@ class GrpcSink:
             reason,
         )
 
-    def _update_gauges(self) -> None:
+    def _pending_changed(self) -> None:
+        if self._spool.pending_batches:
+            self._drained.clear()
+        else:
+            self._drained.set()
         AGENT_SPOOL_BATCHES.set(self._spool.pending_batches)
         AGENT_SPOOL_BYTES.set(self._spool.pending_bytes)

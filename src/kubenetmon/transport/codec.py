@@ -225,7 +225,9 @@ def _check_address_lengths(families: list[int], raw_addresses: list[list[bytes]]
     for name, column in zip(_ADDRESS_COLUMNS, raw_addresses, strict=True):
         lengths = list(map(len, column))
         if lengths != expected:
-            index = next(i for i, (got, want) in enumerate(zip(lengths, expected, strict=True)) if got != want)
+            index = next(
+                i for i, (got, want) in enumerate(zip(lengths, expected, strict=True)) if got != want
+            )
             raise InvalidBatch(
                 "bad_address",
                 f"record {index}: {name} is {lengths[index]} bytes, an IPv{families[index]} address is "

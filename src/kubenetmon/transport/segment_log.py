@@ -150,7 +150,10 @@ class SegmentLog:
         """Append one record and return its position; raises `LogFull` if it does not fit."""
         frame_size = _FRAME.size + len(payload)
         active = self._segments[-1] if self._segments else None
-        if active is not None and active.offsets and active.size + frame_size > self._settings.segment_bytes:
+        if active is not None and (
+            active.end != self._next  # positions were lost after it: a segment holds consecutive ones
+            or (active.offsets and active.size + frame_size > self._settings.segment_bytes)
+        ):
             active = None
         new_segment_bytes = len(MAGIC) if active is None else 0
         if self.disk_bytes + new_segment_bytes + frame_size > self._settings.max_bytes:
