@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -221,12 +222,25 @@ async def test_a_batch_without_an_ack_in_time_is_resent_on_a_new_stream(
 ) -> None:
     handler.block_after_storing = {0}
     async with serving(handler, pki.server) as server:
-        sink = open_sink(pki, server.port, ack_timeout=0.4)
+        sink = open_sink(pki, server.port, ack_timeout=1.0)
         await submit_all(sink, "node-a", 3, 10)
         await sink.aclose(15)
     assert sink.pending_batches == 0
-    assert handler.duplicates == 1
+    assert handler.duplicates >= 1
     assert handler.records() == make_records("node-a", 30)
+
+
+@dataclass
+class Slow(DurableHandler):
+    """Takes `delay` seconds over each batch; `entered` counts the batches it has started on."""
+
+    delay: float = 0.5
+    entered: int = 0
+
+    async def handle(self, batch: Batch, peer: PeerIdentity) -> AckDecision:
+        self.entered += 1
+        await asyncio.sleep(self.delay)
+        return await super().handle(batch, peer)
 
 
 class RetryOnce(DurableHandler):
@@ -377,19 +391,12 @@ async def test_an_on_disk_spool_survives_the_agent_being_killed(
 async def test_stopping_the_server_finishes_the_batch_in_hand_and_acknowledges_it(pki: Pki) -> None:
     """Graceful stop: the batch being handled completes and is acknowledged (so it is not resent to the
     next server); the stream then ends and the agent moves to the new server."""
-
-    class Slow(DurableHandler):
-        async def handle(self, batch: Batch, peer: PeerIdentity) -> AckDecision:
-            await asyncio.sleep(0.5)
-            return await super().handle(batch, peer)
-
-    handler = Slow()
+    handler = Slow(delay=0.5)
     port = free_port()
     async with serving(handler, pki.server, port=port) as server:
         sink = open_sink(pki, port, max_in_flight=1)
         await submit_all(sink, "node-a", 3, 10)
-        await eventually(lambda: len(handler.arrivals) == 0 and sink.pending_batches == 3)
-        await asyncio.sleep(0.2)
+        await eventually(lambda: handler.entered == 1)
         await server.stop(5)
         assert len(handler.stored) == 1
         await eventually(lambda: sink.pending_batches == 2)
@@ -434,18 +441,13 @@ async def test_a_message_over_the_grpc_limit_ends_only_its_own_stream(
 
 
 async def test_a_draining_server_refuses_new_streams(pki: Pki) -> None:
-    class Slow(DurableHandler):
-        async def handle(self, batch: Batch, peer: PeerIdentity) -> AckDecision:
-            await asyncio.sleep(1.0)
-            return await super().handle(batch, peer)
-
-    handler = Slow()
+    handler = Slow(delay=1.0)
     async with serving(handler, pki.server) as server:
         sink = open_sink(pki, server.port)
         await submit_all(sink, "node-a", 1, 10)
-        await asyncio.sleep(0.3)
+        await eventually(lambda: handler.entered == 1)
         stopping = asyncio.create_task(server.stop(5))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)
         credentials = channel_credentials(pki.client("node-b"))
         assert credentials is not None
         payload = codec.encode_batch(Batch("node-b", "e", 0, make_records("node-b", 1)))
