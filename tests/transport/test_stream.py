@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import socket
+import ssl
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ import grpc
 from prometheus_client import REGISTRY
 
 from kubenetmon.records import Batch, LossReason, LossReport
-from kubenetmon.transport import codec
+from kubenetmon.transport import certificates, codec
 from kubenetmon.transport.backoff import BackoffPolicy
 from kubenetmon.transport.client import ClientSettings, GrpcSink
 from kubenetmon.transport.codec import AckStatus
@@ -470,3 +473,36 @@ async def test_streams_end_after_their_maximum_age_and_agents_reconnect(
     assert metric("kubenetmon_agent_transport_stream_failures_total", code="UNAVAILABLE") >= rotations + 2
     assert handler.duplicates == 0
     assert handler.records() == make_records("node-a", 40)
+
+
+def served_certificate_cn(port: int, pki: Pki) -> str:
+    """The CN of the certificate the server presents to a client with node-a's certificate."""
+    context = ssl.create_default_context(cafile=str(pki.server.ca))
+    tls = pki.client("node-a")
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    context.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as connection,
+    ):
+        subject = dict(item[0] for item in connection.getpeercert()["subject"])  # type: ignore[index]
+        return str(subject["commonName"])
+
+
+async def test_a_renewed_server_certificate_is_used_without_a_restart(
+    pki: Pki, handler: DurableHandler, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    shutil.copytree(pki.directory, served)
+    tls = TlsSettings(cert=served / "server.pem", key=served / "server-key.pem", ca=served / "ca.pem")
+    async with serving(handler, tls) as server:
+        before = await asyncio.to_thread(served_certificate_cn, server.port, pki)
+        issuer, _ = certificates.load_or_create_ca(served)
+        cert, key = certificates.issue(issuer, "renewed", ["127.0.0.1"], server=True)
+        certificates.write_pair(served, "server.pem", "server-key.pem", cert, key)
+        after = await asyncio.to_thread(served_certificate_cn, server.port, pki)
+        sink = open_sink(pki, server.port)
+        await submit_all(sink, "node-a", 2, 5)
+        await sink.aclose(15)
+    assert (before, after) == ("kubenetmon-server", "renewed")
+    assert handler.records() == make_records("node-a", 10)

@@ -10,15 +10,19 @@ instead (the RFC 6125 order). `kubenetmon certs` puts the node name in both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import grpc
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from kubenetmon.errors import SettingsError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +78,49 @@ class PeerIdentity:
 
 
 def server_credentials(settings: TlsSettings) -> grpc.ServerCredentials | None:
-    """Credentials requiring a client certificate signed by the CA; None (plaintext) when insecure."""
+    """Credentials requiring a client certificate signed by the CA; None (plaintext) when insecure.
+
+    The files are watched: a renewed certificate, key or CA bundle (cert-manager, a rotated Secret) is
+    used from the next TLS handshake on, without a restart."""
     if settings.insecure:
         return None
     settings.validated()
     assert settings.cert and settings.key and settings.ca
-    return grpc.ssl_server_credentials(
-        [(settings.key.read_bytes(), settings.cert.read_bytes())],
-        root_certificates=settings.ca.read_bytes(),
-        require_client_auth=True,
-    )
+    files = _ServerCertificateFiles(settings.cert, settings.key, settings.ca)
+    # grpc-stubs declare the fetcher's result non-optional; gRPC documents None as "unchanged".
+    fetch = cast(Callable[[], grpc.ServerCertificateConfiguration], files.fetch_if_changed)
+    return grpc.dynamic_ssl_server_credentials(files.load(), fetch, require_client_authentication=True)
+
+
+class _ServerCertificateFiles:
+    """The server's certificate, key and client CA bundle, reloaded when any of the files changes."""
+
+    def __init__(self, cert: Path, key: Path, ca: Path) -> None:
+        self._paths = (cert, key, ca)
+        self._stamp = self._stat()
+
+    def load(self) -> grpc.ServerCertificateConfiguration:
+        cert, key, ca = (path.read_bytes() for path in self._paths)
+        return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
+
+    def fetch_if_changed(self) -> grpc.ServerCertificateConfiguration | None:
+        """Called by gRPC before each handshake: a new configuration, or None to keep the current one."""
+        try:
+            stamp = self._stat()
+            if stamp == self._stamp:
+                return None
+            configuration = self.load()
+        except OSError as exc:  # mid-rotation: keep serving with what we have
+            log.warning("cannot reload TLS files (%s); keeping the current ones", exc)
+            return None
+        self._stamp = stamp
+        log.info("reloaded the TLS certificate, key and CA bundle from %s", ", ".join(map(str, self._paths)))
+        return configuration
+
+    def _stat(self) -> tuple[tuple[int, int, int], ...]:
+        # A Kubernetes Secret volume swaps a symlink, so the inode changes even if mtime and size do not.
+        stats = [path.stat() for path in self._paths]
+        return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in stats)
 
 
 def channel_credentials(settings: TlsSettings) -> grpc.ChannelCredentials | None:
