@@ -3,7 +3,6 @@ precise reason instead of reaching the server."""
 
 from __future__ import annotations
 
-import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -217,13 +216,13 @@ def test_an_unknown_loss_reason_is_rejected() -> None:
 
 
 def test_counters_cannot_be_negative_on_the_wire() -> None:
-    negative = dataclasses.replace(BATCH.records[0], orig_bytes=-1)
+    negative = BATCH.records[0]._replace(orig_bytes=-1)
     with pytest.raises(ValueError, match="cannot encode batch epoch-1/42 of node-a"):
         codec.encode_batch(Batch("node-a", "epoch-1", 42, [negative]))
 
 
 def test_a_record_from_another_node_cannot_be_encoded() -> None:
-    stray = dataclasses.replace(BATCH.records[0], node="node-b")
+    stray = BATCH.records[0]._replace(node="node-b")
     with pytest.raises(ValueError, match="every record must come from node 'node-a'"):
         codec.encode_batch(Batch("node-a", "e", 1, [stray]))
 
