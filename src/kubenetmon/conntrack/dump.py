@@ -1,0 +1,79 @@
+"""TableReader: one plain (never zeroing) dump of the whole conntrack table, IPv4 and IPv6.
+
+The reader streams: it yields each entry while its datagram is in the receive buffer and keeps nothing,
+so memory does not grow with the table. A `Sighting` is only valid until the generator advances.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Iterator
+from typing import Self
+
+from kubenetmon.conntrack import netlink, parse
+from kubenetmon.conntrack.parse import ConntrackEntry, ParseStats
+
+Sighting = tuple[bytes, bytes, memoryview]
+"""(identity key, raw counters, the message itself) of one entry; see `parse.scan`."""
+
+_SEQUENCE = itertools.count(1)
+
+
+class TableReader:
+    """Reads the conntrack table of the network namespace its socket was opened in."""
+
+    def __init__(self, sock: socket.socket, stats: ParseStats | None = None) -> None:
+        self._sock = sock
+        self.stats = stats if stats is not None else ParseStats()
+        self._buffer = bytearray(netlink.DUMP_BUFFER_BYTES)
+        self.interrupted_dumps = 0
+        """Dumps the kernel flagged NLM_F_DUMP_INTR (the table changed shape under it)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._sock.close()
+
+    def sightings(self, family: int = socket.AF_UNSPEC) -> Iterator[Sighting]:
+        """Every entry of one dump as (key, raw counters, message); malformed ones are only counted."""
+        stats = self.stats
+        scan = parse.scan
+        for buf, off, end in self._messages(family):
+            found = scan(buf, off, end, stats)
+            if found is not None:
+                yield found[0], found[1], buf[off:end]
+
+    def entries(self, family: int = socket.AF_UNSPEC) -> Iterator[ConntrackEntry]:
+        """Every entry of one dump, fully decoded (slow; for checks, tests and tools, not the hot path)."""
+        for buf, off, end in self._messages(family):
+            try:
+                yield parse.decode(buf, off, end)
+            except parse.MalformedMessage:
+                self.stats.malformed_messages += 1
+
+    def _messages(self, family: int) -> Iterator[tuple[memoryview, int, int]]:
+        seq = next(_SEQUENCE)
+        self._sock.send(netlink.dump_request(seq, family))
+        view = memoryview(self._buffer)
+        while True:
+            size = self._sock.recv_into(self._buffer)
+            try:
+                for kind, flags, off, end in netlink.messages(view, size):
+                    if netlink.NLMSG_HDR.unpack_from(view, off)[3] != seq:
+                        continue  # left over from a dump an earlier caller abandoned
+                    if flags & netlink.NLM_F_DUMP_INTR:
+                        self.interrupted_dumps += 1
+                    if kind == netlink.NLMSG_DONE:
+                        return
+                    if kind == netlink.NLMSG_ERROR:
+                        netlink.raise_for_errno(netlink.error_code(view, off, end), "conntrack dump")
+                    elif kind == netlink.CT_NEW_TYPE:
+                        yield view, off, end
+            except netlink.FramingError:
+                self.stats.malformed_messages += 1

@@ -1,0 +1,273 @@
+"""ctnetlink conntrack messages -> identity keys, raw counters and, on demand, full entries.
+
+Two speeds on purpose. `scan` runs for every entry of every dump: it walks only the top-level attributes
+and returns two byte strings, the flow's identity key and its raw counter attributes, so an idle flow
+costs one bytes comparison and no decoding. `decode` turns one message into a `ConntrackEntry` with
+formatted addresses; the agent calls it only for flows whose counters moved.
+
+Bad input never raises: a message whose attributes overrun it, or whose required parts are missing or
+mis-sized, is skipped and counted in `ParseStats`; unknown attribute types are skipped and counted too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+
+from kubenetmon.conntrack.netlink import ATTRS_OFFSET
+
+NLA_TYPE_MASK = 0x3FFF
+CTA_TUPLE_ORIG = 1
+CTA_TUPLE_REPLY = 2
+CTA_STATUS = 3
+CTA_MARK = 8
+CTA_COUNTERS_ORIG = 9
+CTA_COUNTERS_REPLY = 10
+CTA_ID = 12
+CTA_ZONE = 18
+# Every top-level type a 6.x kernel sends (CTA_UNSPEC .. CTA_SYNPROXY); others are counted as unknown.
+CTA_MAX_KNOWN = 26
+
+CTA_TUPLE_IP = 1
+CTA_TUPLE_PROTO = 2
+CTA_TUPLE_ZONE = 3
+CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
+CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
+CTA_COUNTERS_PACKETS, CTA_COUNTERS_BYTES = 1, 2
+
+_NLA = struct.Struct("=HH")
+_BE16 = struct.Struct(">H")
+_BE32 = struct.Struct(">I")
+_BE64 = struct.Struct(">Q")
+# Both counter nests as the kernel lays them out on 64-bit hosts: nest{packets, bytes} x 2, no padding.
+_COUNTERS_FAST = struct.Struct(">8xQ4xQ8xQ4xQ")
+_COUNTERS_FAST_HEADERS = (
+    _NLA.pack(12, CTA_COUNTERS_PACKETS),
+    _NLA.pack(12, CTA_COUNTERS_BYTES),
+)
+NO_COUNTERS = b""
+ZERO_COUNTERS = (0, 0, 0, 0)
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """What the parser had to skip; the agent turns these into metrics and loss reports."""
+
+    malformed_messages: int = 0
+    """Messages skipped because their attributes overran them or required parts were missing or bad."""
+    unknown_attributes: int = 0
+    """Top-level attributes of a type this parser does not know (skipped, the entry is still used)."""
+    entries_without_counters: int = 0
+    """Entries created while nf_conntrack_acct was 0: the kernel never counts their bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTuple:
+    """One direction of a conntrack entry: addresses as text, ports 0 for port-less protocols."""
+
+    family: int
+    """4 or 6."""
+    proto: int
+    src: str
+    dst: str
+    sport: int
+    dport: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConntrackEntry:
+    """One conntrack entry as the kernel reported it (a dump row or a DESTROY event)."""
+
+    orig: FlowTuple
+    reply: FlowTuple
+    id: int
+    status: int
+    zone: int
+    mark: int
+    orig_packets: int
+    orig_bytes: int
+    reply_packets: int
+    reply_bytes: int
+    has_counters: bool
+    """False when the entry carries no CTA_COUNTERS (acct was off when it was created)."""
+
+
+class MalformedMessage(ValueError):
+    """A message that cannot be read; `scan`/`decode` callers count it and move on."""
+
+
+def scan(buf: memoryview, off: int, end: int, stats: ParseStats) -> tuple[bytes, bytes] | None:
+    """(identity key, raw counters) of the conntrack message at buf[off:end], or None if malformed.
+
+    The key is the raw CTA_TUPLE_ORIG attribute, then CTA_ID, then CTA_ZONE if present: the same flow
+    always yields the same bytes, and a reused conntrack id with a different tuple or zone does not.
+    The counters are the raw CTA_COUNTERS_ORIG and _REPLY attributes (b"" when the entry has none);
+    `counters` decodes them.
+    """
+    unpack = _NLA.unpack_from
+    a = off + ATTRS_OFFSET
+    orig0 = orig1 = ctr0 = ctr1 = rep0 = rep1 = id0 = zone0 = 0
+    while a + 4 <= end:
+        length, kind = unpack(buf, a)
+        if length < 4 or a + length > end:
+            stats.malformed_messages += 1
+            return None
+        kind &= NLA_TYPE_MASK
+        if kind == CTA_TUPLE_ORIG:
+            orig0, orig1 = a, a + length
+        elif kind == CTA_COUNTERS_ORIG:
+            ctr0, ctr1 = a, a + length
+        elif kind == CTA_COUNTERS_REPLY:
+            rep0, rep1 = a, a + length
+        elif kind == CTA_ID:
+            id0 = a
+        elif kind == CTA_ZONE:
+            zone0 = a
+        elif kind > CTA_MAX_KNOWN:
+            stats.unknown_attributes += 1
+        a += (length + 3) & ~3
+    if not orig0 or not id0:
+        stats.malformed_messages += 1
+        return None
+    if zone0:
+        key = b"".join((buf[orig0:orig1], buf[id0 : id0 + 8], buf[zone0 : zone0 + 8]))
+    else:
+        key = b"".join((buf[orig0:orig1], buf[id0 : id0 + 8]))
+    if not ctr0 or not rep0:
+        stats.entries_without_counters += 1
+        return key, NO_COUNTERS
+    if ctr1 == rep0:
+        return key, buf[ctr0:rep1].tobytes()
+    return key, b"".join((buf[ctr0:ctr1], buf[rep0:rep1]))
+
+
+def counters(raw: bytes) -> tuple[int, int, int, int]:
+    """(orig packets, orig bytes, reply packets, reply bytes) from the raw counters `scan` returned."""
+    if not raw:
+        return ZERO_COUNTERS
+    if (
+        len(raw) == 56
+        and raw[4:8] == _COUNTERS_FAST_HEADERS[0]
+        and raw[16:20] == _COUNTERS_FAST_HEADERS[1]
+        and raw[32:36] == _COUNTERS_FAST_HEADERS[0]
+        and raw[44:48] == _COUNTERS_FAST_HEADERS[1]
+    ):
+        op, ob, rp, rb = _COUNTERS_FAST.unpack(raw)
+        return op, ob, rp, rb
+    view = memoryview(raw)
+    result = [0, 0, 0, 0]
+    a = 0
+    while a + 4 <= len(raw):
+        length, kind = _NLA.unpack_from(view, a)
+        if length < 4 or a + length > len(raw):
+            raise MalformedMessage("counter attribute overruns its message")
+        base = 0 if kind & NLA_TYPE_MASK == CTA_COUNTERS_ORIG else 2
+        packets, octets = _counter_pair(view, a + 4, a + length)
+        result[base], result[base + 1] = packets, octets
+        a += (length + 3) & ~3
+    return result[0], result[1], result[2], result[3]
+
+
+def _counter_pair(buf: memoryview, a: int, end: int) -> tuple[int, int]:
+    packets = octets = 0
+    for kind, start, stop in _attributes(buf, a, end):
+        if kind == CTA_COUNTERS_PACKETS:
+            packets = _u64(buf, start, stop)
+        elif kind == CTA_COUNTERS_BYTES:
+            octets = _u64(buf, start, stop)
+    return packets, octets
+
+
+def decode(buf: memoryview, off: int, end: int) -> ConntrackEntry:
+    """The full entry of the conntrack message at buf[off:end]; raises MalformedMessage if it cannot."""
+    orig = reply = None
+    cid = status = zone = mark = 0
+    op = ob = rp = rb = 0
+    has_counters = False
+    for kind, start, stop in _attributes(buf, off + ATTRS_OFFSET, end):
+        if kind == CTA_TUPLE_ORIG:
+            orig = _tuple(buf, start, stop)
+        elif kind == CTA_TUPLE_REPLY:
+            reply = _tuple(buf, start, stop)
+        elif kind == CTA_STATUS:
+            status = _u32(buf, start, stop)
+        elif kind == CTA_MARK:
+            mark = _u32(buf, start, stop)
+        elif kind == CTA_ID:
+            cid = _u32(buf, start, stop)
+        elif kind == CTA_ZONE:
+            zone = _u16(buf, start, stop)
+        elif kind == CTA_COUNTERS_ORIG:
+            op, ob = _counter_pair(buf, start, stop)
+            has_counters = True
+        elif kind == CTA_COUNTERS_REPLY:
+            rp, rb = _counter_pair(buf, start, stop)
+            has_counters = True
+    if orig is None or reply is None:
+        raise MalformedMessage("conntrack message lacks its original or reply tuple")
+    return ConntrackEntry(orig, reply, cid, status, zone, mark, op, ob, rp, rb, has_counters)
+
+
+def _attributes(buf: memoryview, a: int, end: int) -> list[tuple[int, int, int]]:
+    """(type, payload start, payload end) of each attribute in buf[a:end]; raises if one overruns."""
+    found = []
+    while a + 4 <= end:
+        length, kind = _NLA.unpack_from(buf, a)
+        if length < 4 or a + length > end:
+            raise MalformedMessage(f"attribute at offset {a} claims {length} bytes of {end - a}")
+        found.append((kind & NLA_TYPE_MASK, a + 4, a + length))
+        a += (length + 3) & ~3
+    return found
+
+
+def _tuple(buf: memoryview, a: int, end: int) -> FlowTuple:
+    src = dst = b""
+    proto = sport = dport = 0
+    for kind, start, stop in _attributes(buf, a, end):
+        if kind == CTA_TUPLE_IP:
+            for ip_kind, s, e in _attributes(buf, start, stop):
+                if ip_kind in (CTA_IP_V4_SRC, CTA_IP_V6_SRC):
+                    src = bytes(buf[s:e])
+                elif ip_kind in (CTA_IP_V4_DST, CTA_IP_V6_DST):
+                    dst = bytes(buf[s:e])
+        elif kind == CTA_TUPLE_PROTO:
+            for p_kind, s, e in _attributes(buf, start, stop):
+                if p_kind == CTA_PROTO_NUM:
+                    proto = _u8(buf, s, e)
+                elif p_kind == CTA_PROTO_SRC_PORT:
+                    sport = _u16(buf, s, e)
+                elif p_kind == CTA_PROTO_DST_PORT:
+                    dport = _u16(buf, s, e)
+    if len(src) not in (4, 16) or len(dst) != len(src):
+        raise MalformedMessage(f"tuple addresses of {len(src)} and {len(dst)} bytes")
+    family = 4 if len(src) == 4 else 6
+    return FlowTuple(family, proto, _ip_text(src), _ip_text(dst), sport, dport)
+
+
+def _ip_text(raw: bytes) -> str:
+    return str(ipaddress.IPv4Address(raw) if len(raw) == 4 else ipaddress.IPv6Address(raw))
+
+
+def _u8(buf: memoryview, start: int, stop: int) -> int:
+    if stop - start < 1:
+        raise MalformedMessage("u8 attribute is empty")
+    return buf[start]
+
+
+def _u16(buf: memoryview, start: int, stop: int) -> int:
+    if stop - start < 2:
+        raise MalformedMessage("u16 attribute shorter than 2 bytes")
+    return int(_BE16.unpack_from(buf, start)[0])
+
+
+def _u32(buf: memoryview, start: int, stop: int) -> int:
+    if stop - start < 4:
+        raise MalformedMessage("u32 attribute shorter than 4 bytes")
+    return int(_BE32.unpack_from(buf, start)[0])
+
+
+def _u64(buf: memoryview, start: int, stop: int) -> int:
+    if stop - start < 8:
+        raise MalformedMessage("u64 attribute shorter than 8 bytes")
+    return int(_BE64.unpack_from(buf, start)[0])
