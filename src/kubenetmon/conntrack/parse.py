@@ -47,6 +47,11 @@ _COUNTERS_FAST_HEADERS = (
     _NLA.pack(12, CTA_COUNTERS_BYTES),
 )
 NO_COUNTERS = b""
+# The key drops the three attribute headers in front of the source address (tuple nest, IP nest, source
+# attribute): they are the same for every flow of a family, and the rest still tells families apart
+# (destination attribute type, lengths). 16 bytes less per key keeps a tracked IPv4 flow in a smaller
+# allocator size class.
+_KEY_SKIP = 12
 ZERO_COUNTERS = (0, 0, 0, 0)
 
 
@@ -100,8 +105,9 @@ class MalformedMessage(ValueError):
 def scan(buf: memoryview, off: int, end: int, stats: ParseStats) -> tuple[bytes, bytes] | None:
     """(identity key, raw counters) of the conntrack message at buf[off:end], or None if malformed.
 
-    The key is the raw CTA_TUPLE_ORIG attribute, then CTA_ID, then CTA_ZONE if present: the same flow
-    always yields the same bytes, and a reused conntrack id with a different tuple or zone does not.
+    The key is the raw CTA_TUPLE_ORIG attribute from the source address on, then the CTA_ID and CTA_ZONE
+    values: the same flow always yields the same bytes; a reused conntrack id with another tuple or
+    zone, or the same tuple under another id, does not.
     The counters are the raw CTA_COUNTERS_ORIG and _REPLY attributes (b"" when the entry has none);
     `counters` decodes them.
     """
@@ -127,13 +133,13 @@ def scan(buf: memoryview, off: int, end: int, stats: ParseStats) -> tuple[bytes,
         elif kind > CTA_MAX_KNOWN:
             stats.unknown_attributes += 1
         a += (length + 3) & ~3
-    if not orig0 or not id0:
+    if not orig0 or not id0 or orig1 - orig0 < _KEY_SKIP:
         stats.malformed_messages += 1
         return None
     if zone0:
-        key = b"".join((buf[orig0:orig1], buf[id0 : id0 + 8], buf[zone0 : zone0 + 8]))
+        key = b"".join((buf[orig0 + _KEY_SKIP : orig1], buf[id0 + 4 : id0 + 8], buf[zone0 + 4 : zone0 + 8]))
     else:
-        key = b"".join((buf[orig0:orig1], buf[id0 : id0 + 8]))
+        key = b"".join((buf[orig0 + _KEY_SKIP : orig1], buf[id0 + 4 : id0 + 8]))
     if not ctr0 or not rep0:
         stats.entries_without_counters += 1
         return key, NO_COUNTERS
