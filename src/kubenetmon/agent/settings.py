@@ -69,10 +69,8 @@ class AgentSettings:
         problems = []
         if not 0.05 <= self.interval <= 3600:
             problems.append(f"--interval must be between 0.05 and 3600 seconds, got {self.interval}")
-        if self.destroy_grace < self.interval:
-            problems.append(
-                f"--destroy-grace ({self.destroy_grace}) must be at least --interval ({self.interval})"
-            )
+        if self.destroy_grace <= 0:
+            problems.append(f"--destroy-grace must be positive, got {self.destroy_grace}")
         if self.drain_timeout < 0:
             problems.append(f"--drain-timeout must not be negative, got {self.drain_timeout}")
         return problems
