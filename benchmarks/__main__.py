@@ -9,7 +9,10 @@ import importlib
 import sys
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "agent": ("benchmarks.agent_interval", "conntrack -L vs our dump+parse vs a full agent interval; RSS/flow"),
+    "agent": (
+        "benchmarks.agent_interval",
+        "conntrack -L vs our dump+parse vs a full agent interval; RSS/flow",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import statistics
@@ -10,7 +11,7 @@ import tracemalloc
 from pathlib import Path
 
 from kubenetmon.agent.tracker import DeltaTracker
-from kubenetmon.conntrack import netlink, netns
+from kubenetmon.conntrack import netlink, netns, parse
 from kubenetmon.conntrack.dump import TableReader
 
 
@@ -52,19 +53,34 @@ def main(namespace: str, rounds: int) -> None:
 
     dumps = [timed(dump_and_parse) for _ in range(rounds)]
     intervals = [timed(interval) for _ in range(rounds)]
-    del tracker
+    rss_steady = rss_bytes()
+    decoded = min(entries, 20000)
+
+    def decode_some() -> None:
+        for _, _, message in itertools.islice(reader.sightings(), decoded):
+            parse.decode(message, 0, len(message))
+        for _ in reader.sightings():
+            pass
+
+    decode_cpu = timed(decode_some)[0] - statistics.median(c for c, _ in dumps) * decoded / entries
     tracemalloc.start()
     traced = DeltaTracker(120.0)
     traced.observe_dump(reader.sightings(), time.monotonic())
     traced_bytes = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     reader.close()
-    print(json.dumps({
-        "entries": entries,
-        "dump_cpu": statistics.median(c for c, _ in dumps),
-        "dump_wall": statistics.median(w for _, w in dumps),
-        "interval_cpu": statistics.median(c for c, _ in intervals),
-        "interval_wall": statistics.median(w for _, w in intervals),
-        "rss_per_flow": (rss_after - rss_before) / entries,
-        "traced_per_flow": traced_bytes / entries,
-    }))
+    print(
+        json.dumps(
+            {
+                "entries": entries,
+                "dump_cpu": statistics.median(c for c, _ in dumps),
+                "dump_wall": statistics.median(w for _, w in dumps),
+                "interval_cpu": statistics.median(c for c, _ in intervals),
+                "interval_wall": statistics.median(w for _, w in intervals),
+                "rss_per_flow": (rss_after - rss_before) / entries,
+                "traced_per_flow": traced_bytes / entries,
+                "rss_steady_per_flow": (rss_steady - rss_before) / entries,
+                "decode_us": decode_cpu / decoded * 1e6,
+            }
+        )
+    )

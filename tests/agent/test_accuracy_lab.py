@@ -39,7 +39,7 @@ async def agent_on(lab: Lab, interval: float) -> AsyncIterator[tuple[AgentDaemon
     sink = MemorySink()
     daemon = AgentDaemon(AgentSettings(node_name=NODE, interval=interval, netns=lab.netns(NODE)), sink)
     task = asyncio.create_task(daemon.run())
-    while daemon.tracker.baselining:
+    while daemon.tracker.baselining:  # noqa: ASYNC110 - the daemon exposes no event for this
         await asyncio.sleep(0.01)
     try:
         yield daemon, sink
@@ -64,8 +64,9 @@ def metered(sink: MemorySink) -> dict[FlowKey, tuple[int, int, int, int]]:
         assert len(keys) == len(set(keys)), f"batch {batch.seq} carries a flow twice"
         for record in batch.records:
             counts = totals.setdefault(key_of(record), Counter())
-            counts.update(op=record.orig_packets, ob=record.orig_bytes, rp=record.reply_packets,
-                          rb=record.reply_bytes)
+            counts.update(
+                op=record.orig_packets, ob=record.orig_bytes, rp=record.reply_packets, rb=record.reply_bytes
+            )
     return {key: (c["op"], c["ob"], c["rp"], c["rb"]) for key, c in totals.items()}
 
 
@@ -74,7 +75,12 @@ def truth_of(lab: Lab, results: Iterable[FlowResult]) -> dict[FlowKey, tuple[int
     expected = {}
     for result in results:
         flow = reading.flow(NODE, result.proto, result.client, result.server)
-        expected[flow_key(result)] = (flow.orig_packets, flow.orig_bytes, flow.reply_packets, flow.reply_bytes)
+        expected[flow_key(result)] = (
+            flow.orig_packets,
+            flow.orig_bytes,
+            flow.reply_packets,
+            flow.reply_bytes,
+        )
     return expected
 
 
@@ -88,7 +94,8 @@ def assert_exact(lab: Lab, sink: MemorySink, results: list[FlowResult], expected
 async def test_bulk_tcp_both_directions(lab: Lab) -> None:
     async with agent_on(lab, interval=0.5) as (_, sink):
         result = await asyncio.to_thread(
-            traffic.tcp_transfer, lab, "default/p1a", "default/p2a", up=8_000_000, down=3_000_000)
+            traffic.tcp_transfer, lab, "default/p1a", "default/p2a", up=8_000_000, down=3_000_000
+        )
         truth = truth_of(lab, [result])
     assert_exact(lab, sink, [result], truth)
 
@@ -96,9 +103,18 @@ async def test_bulk_tcp_both_directions(lab: Lab) -> None:
 async def test_hundreds_of_short_connections_fin_and_rst(lab: Lab) -> None:
     async with agent_on(lab, interval=1.0) as (_, sink):
         fin = await asyncio.to_thread(
-            traffic.tcp_connections, lab, "default/p1a", "default/p2b", count=120, up=3000, down=500)
+            traffic.tcp_connections, lab, "default/p1a", "default/p2b", count=120, up=3000, down=500
+        )
         rst = await asyncio.to_thread(
-            traffic.tcp_connections, lab, "default/p1b", "default/p2a", count=100, up=2000, down=700, close="rst")
+            traffic.tcp_connections,
+            lab,
+            "default/p1b",
+            "default/p2a",
+            count=100,
+            up=2000,
+            down=700,
+            close="rst",
+        )
         truth = truth_of(lab, fin + rst)
     assert len(truth) == 220
     assert_exact(lab, sink, fin + rst, truth)
@@ -107,12 +123,15 @@ async def test_hundreds_of_short_connections_fin_and_rst(lab: Lab) -> None:
 async def test_udp_and_ipv6(lab: Lab) -> None:
     async with agent_on(lab, interval=0.5) as (_, sink):
         flows = [
-            await asyncio.to_thread(traffic.udp_exchange, lab, "default/p1a", "default/p2a", count=40, size=700,
-                                    reply_size=300),
-            await asyncio.to_thread(traffic.udp_exchange, lab, "default/p1a", "default/p2b", count=25, size=1200,
-                                    family=6),
-            await asyncio.to_thread(traffic.tcp_transfer, lab, "default/p1b", "default/p2a", up=2_000_000,
-                                    down=100_000, family=6),
+            await asyncio.to_thread(
+                traffic.udp_exchange, lab, "default/p1a", "default/p2a", count=40, size=700, reply_size=300
+            ),
+            await asyncio.to_thread(
+                traffic.udp_exchange, lab, "default/p1a", "default/p2b", count=25, size=1200, family=6
+            ),
+            await asyncio.to_thread(
+                traffic.tcp_transfer, lab, "default/p1b", "default/p2a", up=2_000_000, down=100_000, family=6
+            ),
         ]
         truth = truth_of(lab, flows)
     assert truth[flow_key(flows[0])][1] == 40 * 728  # UDP over IPv4 is exact: payload + 28 per datagram
@@ -123,18 +142,25 @@ async def test_udp_and_ipv6(lab: Lab) -> None:
 async def test_clusterip_flow_is_reported_with_the_backend_in_the_reply_tuple(lab: Lab) -> None:
     web = lab.topology.service("default/web")
     async with agent_on(lab, interval=0.5) as (_, sink):
-        result = await asyncio.to_thread(traffic.tcp_transfer, lab, "default/p1a", web, up=500_000, down=20_000)
+        result = await asyncio.to_thread(
+            traffic.tcp_transfer, lab, "default/p1a", web, up=500_000, down=20_000
+        )
         truth = truth_of(lab, [result])
     assert_exact(lab, sink, [result], truth)
-    (record,) = {(r.orig_dst, r.orig_dport, r.reply_src, r.reply_sport)
-                 for b in sink.batches for r in b.records if key_of(r) == flow_key(result)}
+    (record,) = {
+        (r.orig_dst, r.orig_dport, r.reply_src, r.reply_sport)
+        for b in sink.batches
+        for r in b.records
+        if key_of(r) == flow_key(result)
+    }
     assert record == (web.vip(4), web.port, lab.topology.pod("default/p2a").ipv4, web.target_port)
 
 
 async def test_a_flow_spanning_many_intervals(lab: Lab) -> None:
     async with agent_on(lab, interval=0.5) as (_, sink):
-        flow = traffic.start_tcp_bursts(lab, "default/p1a", "default/p2a", bursts=8, burst_bytes=200_000,
-                                        interval=0.4)
+        flow = traffic.start_tcp_bursts(
+            lab, "default/p1a", "default/p2a", bursts=8, burst_bytes=200_000, interval=0.4
+        )
         result = await asyncio.to_thread(flow.wait)
         truth = truth_of(lab, [result])
     batches_with_it = [b.seq for b in sink.batches if any(key_of(r) == flow_key(result) for r in b.records)]
@@ -146,25 +172,37 @@ async def test_flows_destroyed_before_the_next_dump_are_counted_by_their_destroy
     lab.set_conntrack_timeouts([NODE], tcp_timeout_time_wait=1, tcp_timeout_close=1, udp_timeout=1)
     async with agent_on(lab, interval=3600) as (daemon, sink):  # no dump between baseline and shutdown
         flows = await asyncio.to_thread(
-            traffic.tcp_connections, lab, "default/p1a", "default/p2a", count=30, up=4000, down=1000)
+            traffic.tcp_connections, lab, "default/p1a", "default/p2a", count=30, up=4000, down=1000
+        )
         flows += await asyncio.to_thread(
-            traffic.tcp_connections, lab, "default/p1b", "default/p2b", count=20, up=1000, down=100, close="rst")
-        flows.append(await asyncio.to_thread(
-            traffic.udp_exchange, lab, "default/p1a", "default/p2b", count=10, size=500, reply_size=50))
+            traffic.tcp_connections,
+            lab,
+            "default/p1b",
+            "default/p2b",
+            count=20,
+            up=1000,
+            down=100,
+            close="rst",
+        )
+        flows.append(
+            await asyncio.to_thread(
+                traffic.udp_exchange, lab, "default/p1a", "default/p2b", count=10, size=500, reply_size=50
+            )
+        )
         truth = truth_of(lab, flows)
         await wait_until_destroyed(lab, daemon, len(flows))
         assert daemon.tracker.stats.dumps == 1
     assert_exact(lab, sink, flows, truth)
 
 
-async def wait_until_destroyed(lab: Lab, daemon: AgentDaemon, count: int, timeout: float = 150.0) -> None:
+async def wait_until_destroyed(lab: Lab, daemon: AgentDaemon, count: int, budget: float = 150.0) -> None:
     """Until the agent has applied `count` DESTROY events; past half the budget, delete the entries."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + budget
     deleted = False
     while daemon.tracker.stats.destroys_seen < count:
         if time.monotonic() > deadline:
             raise AssertionError(f"{daemon.tracker.stats.destroys_seen} of {count} DESTROY events seen")
-        if not deleted and time.monotonic() > deadline - timeout / 2:
+        if not deleted and time.monotonic() > deadline - budget / 2:
             lab.run(NODE, ["conntrack", "-D", "-s", "198.18.1.0/24"], check=False)
             deleted = True
         await asyncio.sleep(0.5)

@@ -31,14 +31,6 @@ def pair():
         yield made
 
 
-def send_udp(pair: Pair, family: int, dst: str, sport: int, count: int, size: int) -> None:
-    sock = pair.socket_in(pair.node, family, socket.SOCK_DGRAM)
-    with sock:
-        sock.bind(("", sport))
-        for _ in range(count):
-            sock.sendto(b"x" * size, (dst, 9999))
-
-
 def orig_bytes_by_sport(records) -> Counter[int]:
     totals: Counter[int] = Counter()
     for record in records:
@@ -47,15 +39,15 @@ def orig_bytes_by_sport(records) -> Counter[int]:
 
 
 async def test_daemon_counts_new_traffic_exactly_and_baselines_old_flows(pair: Pair) -> None:
-    send_udp(pair, socket.AF_INET, PEER_V4, 50000, 4, 100)  # before start: history, not traffic
+    pair.send_udp(socket.AF_INET, PEER_V4, 50000, 4, 100)  # before start: history, not traffic
     sink = MemorySink()
     daemon = AgentDaemon(AgentSettings(node_name="n1", interval=0.3, netns=pair.node), sink)
     task = asyncio.create_task(daemon.run())
     await asyncio.sleep(0.5)
-    send_udp(pair, socket.AF_INET, PEER_V4, 50000, 3, 100)
-    send_udp(pair, socket.AF_INET6, PEER_V6, 50001, 5, 1000)
+    pair.send_udp(socket.AF_INET, PEER_V4, 50000, 3, 100)
+    pair.send_udp(socket.AF_INET6, PEER_V6, 50001, 5, 1000)
     await asyncio.sleep(0.7)
-    send_udp(pair, socket.AF_INET6, PEER_V6, 50001, 2, 1000)
+    pair.send_udp(socket.AF_INET6, PEER_V6, 50001, 2, 1000)
     await asyncio.sleep(0.4)
     daemon.request_stop()
     await task
@@ -82,7 +74,7 @@ async def test_daemon_turns_on_accounting_and_events_when_allowed(pair: Pair) ->
 
 
 async def test_a_restart_with_a_state_dir_continues_exactly(pair: Pair, tmp_path: Path) -> None:
-    send_udp(pair, socket.AF_INET, PEER_V4, 50010, 2, 100)
+    pair.send_udp(socket.AF_INET, PEER_V4, 50010, 2, 100)
     first = MemorySink()
     settings = AgentSettings(node_name="n1", interval=0.3, netns=pair.node, state_dir=tmp_path)
     daemon = AgentDaemon(settings, first)
@@ -90,7 +82,7 @@ async def test_a_restart_with_a_state_dir_continues_exactly(pair: Pair, tmp_path
     await asyncio.sleep(0.4)
     daemon.request_stop()
     await task
-    send_udp(pair, socket.AF_INET, PEER_V4, 50010, 3, 100)  # while no agent runs
+    pair.send_udp(socket.AF_INET, PEER_V4, 50010, 3, 100)  # while no agent runs
     second = MemorySink()
     restarted = AgentDaemon(settings, second)
     task = asyncio.create_task(restarted.run())
@@ -124,7 +116,7 @@ def test_cli_writes_jsonl_and_flushes_the_last_interval_on_sigterm(pair: Pair) -
     )
     try:
         wait_for_start(agent)
-        send_udp(pair, socket.AF_INET, PEER_V4, 50020, 6, 300)
+        pair.send_udp(socket.AF_INET, PEER_V4, 50020, 6, 300)
         agent.send_signal(signal.SIGTERM)
         out, err = agent.communicate(timeout=30)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +13,7 @@ from kubenetmon.conntrack import sysctl
 from tests.conntrack.kernel import NODE_V4, PEER_V4, node_and_peer, sh
 
 pytestmark = pytest.mark.kernel
+ONE_UDP_ENTRY = f"-p udp -s {NODE_V4} -d {PEER_V4} --sport 1 --dport 2 -t 60"
 
 
 def statuses(namespace: str, fix: bool) -> dict[str, Status]:
@@ -22,8 +22,7 @@ def statuses(namespace: str, fix: bool) -> dict[str, Status]:
 
 def test_a_ready_namespace_passes_every_check() -> None:
     with node_and_peer() as pair:
-        sh("conntrack", "-I", "-p", "udp", "-s", NODE_V4, "-d", PEER_V4, "--sport", "1", "--dport", "2",
-           "-t", "60", namespace=pair.node)
+        pair.insert(ONE_UDP_ENTRY)
         assert set(statuses(pair.node, fix=False).values()) == {Status.OK}
 
 
@@ -47,8 +46,7 @@ def test_an_empty_table_warns_that_conntrack_may_not_be_active() -> None:
 def test_entries_created_without_accounting_fail_the_counters_check() -> None:
     with node_and_peer() as pair:
         pair.sysctl("nf_conntrack_acct", 0)
-        sh("conntrack", "-I", "-p", "udp", "-s", NODE_V4, "-d", PEER_V4, "--sport", "1", "--dport", "2",
-           "-t", "60", namespace=pair.node)
+        pair.insert(ONE_UDP_ENTRY)
         assert statuses(pair.node, fix=True)["counters"] is Status.FAIL
 
 
@@ -58,7 +56,11 @@ def test_doctor_json_lists_every_check_and_exits_nonzero_on_failure() -> None:
         result = CliRunner().invoke(command, ["--netns", pair.node, "--json"])
         rows = json.loads(result.output)
         assert [row["check"] for row in rows] == [
-            "nf_conntrack_acct", "nf_conntrack_events", "conntrack active", "counters"]
+            "nf_conntrack_acct",
+            "nf_conntrack_events",
+            "conntrack active",
+            "counters",
+        ]
         assert result.exit_code == 1
         assert any("sysctl -w net.netfilter.nf_conntrack_events=1" in row["remedy"] for row in rows)
 

@@ -24,59 +24,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def make_flows(pair: Pair) -> None:
-    server = pair.socket_in(pair.peer, socket.AF_INET, socket.SOCK_STREAM)
-    server.bind((PEER_V4, 8080))
-    server.listen()
-    client = pair.socket_in(pair.node, socket.AF_INET, socket.SOCK_STREAM)
-    client.connect((PEER_V4, 8080))
-    accepted, _ = server.accept()
-    client.sendall(b"a" * 3000)
-    accepted.recv(10)
-    accepted.sendall(b"b" * 700)
-    client.recv(10)
-    for sock in (client, accepted, server):
-        sock.close()
-    udp = pair.socket_in(pair.node, socket.AF_INET6, socket.SOCK_DGRAM)
-    udp.bind(("", 45000))
-    for _ in range(3):
-        udp.sendto(b"u" * 500, (PEER_V6, 53))
-    udp.close()
-    sh(
-        "conntrack",
-        "-I",
-        "-p",
-        "icmp",
-        "-s",
-        NODE_V4,
-        "-d",
-        PEER_V4,
-        "--icmp-type",
-        "8",
-        "--icmp-code",
-        "0",
-        "--icmp-id",
-        "77",
-        "-t",
-        "300",
-        namespace=pair.node,
-    )
-    sh(
-        "conntrack",
-        "-I",
-        "-p",
-        "253",
-        "-s",
-        NODE_V4,
-        "-d",
-        PEER_V4,
-        "-t",
-        "300",
-        "--zone",
-        "7",
-        "--mark",
-        "5",
-        namespace=pair.node,
-    )
+    pair.tcp_exchange(up=3000, down=700)
+    pair.send_udp(socket.AF_INET6, PEER_V6, 45000, 3, 500)
+    pair.insert(f"-p icmp -s {NODE_V4} -d {PEER_V4} --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 300")
+    pair.insert(f"-p 253 -s {NODE_V4} -d {PEER_V4} -t 300 --zone 7 --mark 5")
 
 
 def dump_datagrams(pair: Pair) -> list[bytes]:

@@ -44,6 +44,37 @@ class Pair:
     def sysctl(self, name: str, value: int) -> None:
         sh("sysctl", "-qw", f"net.netfilter.{name}={value}", namespace=self.node)
 
+    def insert(self, spec: str) -> None:
+        """`conntrack -I` an entry in the node; `spec` is the rest of the command line."""
+        sh("conntrack", "-I", *spec.split(), namespace=self.node)
+
+    def send_udp(self, family: int, dst: str, sport: int, count: int, size: int) -> None:
+        """`count` datagrams of `size` payload bytes from the node to `dst` (nobody listens: unreplied)."""
+        with self.socket_in(self.node, family, socket.SOCK_DGRAM) as sock:
+            sock.bind(("", sport))
+            for _ in range(count):
+                sock.sendto(b"x" * size, (dst, 9999))
+
+    def tcp_exchange(self, up: int, down: int) -> None:
+        """One TCP connection node -> peer:8080, `up` bytes there and `down` bytes back, left open until
+        both sides saw the data, then closed."""
+        server = self.socket_in(self.peer, socket.AF_INET, socket.SOCK_STREAM)
+        server.bind((PEER_V4, 8080))
+        server.listen()
+        client = self.socket_in(self.node, socket.AF_INET, socket.SOCK_STREAM)
+        client.connect((PEER_V4, 8080))
+        accepted, _ = server.accept()
+        with client, accepted, server:
+            client.sendall(b"a" * up)
+            _receive(accepted, up)
+            accepted.sendall(b"b" * down)
+            _receive(client, down)
+
+
+def _receive(sock: socket.socket, size: int) -> None:
+    while size > 0:
+        size -= len(sock.recv(size))
+
 
 @contextlib.contextmanager
 def node_and_peer() -> Iterator[Pair]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 
 import pytest
@@ -25,23 +26,14 @@ def reader(pair: Pair) -> TableReader:
     return TableReader(netns.run_in(pair.node, netlink.open_socket))
 
 
-def send_udp(pair: Pair, family: int, dst: str, sport: int, count: int, size: int) -> None:
-    """`count` datagrams of `size` payload bytes from the node to the peer (nobody listens: unreplied)."""
-    sock = pair.socket_in(pair.node, family, socket.SOCK_DGRAM)
-    with sock:
-        sock.bind(("", sport))
-        for _ in range(count):
-            sock.sendto(b"x" * size, (dst, 9999))
-
-
 def entry_for(entries: list[parse.ConntrackEntry], sport: int) -> parse.ConntrackEntry:
     (found,) = [e for e in entries if e.orig.sport == sport]
     return found
 
 
 def test_dump_reads_udp_counters_exactly_for_both_families(pair: Pair) -> None:
-    send_udp(pair, socket.AF_INET, PEER_V4, 41000, 10, 100)
-    send_udp(pair, socket.AF_INET6, PEER_V6, 41001, 7, 1000)
+    pair.send_udp(socket.AF_INET, PEER_V4, 41000, 10, 100)
+    pair.send_udp(socket.AF_INET6, PEER_V6, 41001, 7, 1000)
     with reader(pair) as table:
         entries = list(table.entries())
     v4, v6 = entry_for(entries, 41000), entry_for(entries, 41001)
@@ -52,60 +44,17 @@ def test_dump_reads_udp_counters_exactly_for_both_families(pair: Pair) -> None:
 
 
 def test_dump_reads_tcp_in_both_directions_with_reply_tuple(pair: Pair) -> None:
-    server = pair.socket_in(pair.peer, socket.AF_INET, socket.SOCK_STREAM)
-    server.bind((PEER_V4, 8080))
-    server.listen()
-    client = pair.socket_in(pair.node, socket.AF_INET, socket.SOCK_STREAM)
-    client.connect((PEER_V4, 8080))
-    accepted, _ = server.accept()
-    client.sendall(b"a" * 5000)
-    accepted.recv(1)
-    accepted.sendall(b"b" * 3000)
-    with client, accepted, server, reader(pair) as table:
-        entries = [e for e in table.entries() if e.orig.proto == 6]
-    (tcp,) = entries
+    pair.tcp_exchange(up=5000, down=3000)
+    with reader(pair) as table:
+        (tcp,) = [e for e in table.entries() if e.orig.proto == 6]
     assert (tcp.orig.dport, tcp.reply.sport, tcp.reply.dst) == (8080, 8080, NODE_V4)
     assert tcp.orig_bytes > 5000 and tcp.reply_bytes > 3000
     assert tcp.id and tcp.status & 0x2  # IPS_SEEN_REPLY
 
 
 def test_other_protocols_keep_their_number_and_zone_and_mark_are_read(pair: Pair) -> None:
-    sh(
-        "conntrack",
-        "-I",
-        "-p",
-        "253",
-        "-s",
-        NODE_V4,
-        "-d",
-        PEER_V4,
-        "-t",
-        "100",
-        "--zone",
-        "7",
-        "--mark",
-        "5",
-        namespace=pair.node,
-    )
-    sh(
-        "conntrack",
-        "-I",
-        "-p",
-        "icmp",
-        "-s",
-        NODE_V4,
-        "-d",
-        PEER_V4,
-        "--icmp-type",
-        "8",
-        "--icmp-code",
-        "0",
-        "--icmp-id",
-        "77",
-        "-t",
-        "100",
-        namespace=pair.node,
-    )
+    pair.insert(f"-p 253 -s {NODE_V4} -d {PEER_V4} -t 100 --zone 7 --mark 5")
+    pair.insert(f"-p icmp -s {NODE_V4} -d {PEER_V4} --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 100")
     with reader(pair) as table:
         entries = {e.orig.proto: e for e in table.entries()}
     assert (entries[253].zone, entries[253].mark, entries[253].orig.sport) == (7, 5, 0)
@@ -114,7 +63,7 @@ def test_other_protocols_keep_their_number_and_zone_and_mark_are_read(pair: Pair
 
 def test_scan_keys_are_stable_across_dumps_and_distinct_per_flow(pair: Pair) -> None:
     for sport in range(42000, 42300):
-        send_udp(pair, socket.AF_INET, PEER_V4, sport, 1, 10)
+        pair.send_udp(socket.AF_INET, PEER_V4, sport, 1, 10)
     with reader(pair) as table:
         first = {key: parse.counters(raw) for key, raw, _ in table.sightings()}
         second = {key: parse.counters(raw) for key, raw, _ in table.sightings()}
@@ -125,30 +74,19 @@ def test_scan_keys_are_stable_across_dumps_and_distinct_per_flow(pair: Pair) -> 
 
 def test_destroy_event_carries_final_counters_under_the_dump_key(pair: Pair) -> None:
     with DestroyListener(netns.run_in(pair.node, netlink.open_socket)) as listener:
-        send_udp(pair, socket.AF_INET, PEER_V4, 43000, 5, 200)
+        pair.send_udp(socket.AF_INET, PEER_V4, 43000, 5, 200)
         with reader(pair) as table:
             (dumped,) = [(k, r) for k, r, _ in table.sightings()]
         sh("conntrack", "-D", "-p", "udp", "--sport", "43000", namespace=pair.node)
         events = drain_until(listener, 1)
-    assert [(key, parse.counters(raw)) for key, raw, _ in events] == [(dumped[0], (5, 5 * 228, 0, 0))]
+    assert [(key, parse.counters(raw)) for key, raw in events] == [(dumped[0], (5, 5 * 228, 0, 0))]
     assert listener.overflows == 0
 
 
 def test_an_overrun_event_socket_is_counted_not_ignored(pair: Pair) -> None:
     lines = "".join(
-        f"-I -p udp -s {NODE_V4} -d {PEER_V4} --sport {sport} --dport 53 -t 300\n" for sport in range(1, 3001)
+        f"-I -p udp -s {NODE_V4} -d {PEER_V4} --sport {port} --dport 53 -t 300\n" for port in range(1, 3001)
     )
-    subprocess_load(pair, lines)
-    with DestroyListener(netns.run_in(pair.node, netlink.open_socket), receive_buffer=4096) as listener:
-        sh("conntrack", "-D", "-p", "udp", namespace=pair.node)
-        time.sleep(0.2)
-        list(listener.drain())
-    assert listener.overflows >= 1
-
-
-def subprocess_load(pair: Pair, lines: str) -> None:
-    import subprocess
-
     subprocess.run(
         ["ip", "netns", "exec", pair.node, "conntrack", "-R", "/dev/stdin"],
         input=lines,
@@ -156,14 +94,17 @@ def subprocess_load(pair: Pair, lines: str) -> None:
         capture_output=True,
         check=True,
     )
+    with DestroyListener(netns.run_in(pair.node, netlink.open_socket), receive_buffer=4096) as listener:
+        sh("conntrack", "-D", "-p", "udp", namespace=pair.node)
+        time.sleep(0.2)
+        list(listener.drain())
+    assert listener.overflows >= 1
 
 
-def drain_until(
-    listener: DestroyListener, count: int, timeout: float = 5.0
-) -> list[tuple[bytes, bytes, bytes]]:
-    found: list[tuple[bytes, bytes, bytes]] = []
+def drain_until(listener: DestroyListener, count: int, timeout: float = 5.0) -> list[tuple[bytes, bytes]]:
+    found: list[tuple[bytes, bytes]] = []
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
-        found += [(key, raw, bytes(message)) for key, raw, message in listener.drain()]
+        found += [(key, raw) for key, raw, _ in listener.drain()]
         time.sleep(0.01)
     return found

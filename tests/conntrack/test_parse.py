@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def test_unknown_attributes_are_skipped_and_counted() -> None:
 def test_an_entry_without_counters_is_read_as_zero_and_counted() -> None:
     raw = message(A, None)
     stats = ParseStats()
-    key, counters = parse.scan(memoryview(raw), 0, len(raw), stats)
+    _, counters = parse.scan(memoryview(raw), 0, len(raw), stats)
     assert parse.counters(counters) == (0, 0, 0, 0)
     assert stats.entries_without_counters == 1
     assert not parse.decode(memoryview(raw), 0, len(raw)).has_counters
@@ -165,19 +166,15 @@ def test_random_bytes_never_crash_the_scanner_or_decoder(data: bytes, cut: int) 
     end = min(cut, len(data))
     found = parse.scan(view, 0, end, stats)
     if found is not None:
-        try:
+        with contextlib.suppress(parse.MalformedMessage):
             parse.counters(found[1])
-        except parse.MalformedMessage:
-            pass
-    try:
+    with contextlib.suppress(parse.MalformedMessage):
         parse.decode(view, 0, end)
-    except parse.MalformedMessage:
-        pass
 
 
 @given(st.integers(min_value=0, max_value=260), st.binary(min_size=1, max_size=8), st.integers(0, 259))
 def test_corrupted_real_messages_are_skipped_or_read_never_crash(cut: int, noise: bytes, at: int) -> None:
-    kind, view, off, end = framed("dump.bin")[0]
+    _, view, off, end = framed("dump.bin")[0]
     raw = bytearray(view[off:end])
     raw[at : at + len(noise)] = noise
     data = bytes(raw[:cut])

@@ -14,10 +14,21 @@ STYLES = {Status.OK: "green", Status.FIXED: "cyan", Status.WARN: "yellow", Statu
 
 
 @click.command(help="Check that this node can be metered, and say what to fix.")
-@click.option("--netns", default=None, envvar="KUBENETMON_NETNS", show_envvar=True,
-              help="Check this named network namespace instead of our own.")
-@click.option("--fix/--no-fix", default=False, show_default=True, envvar="KUBENETMON_FIX", show_envvar=True,
-              help="Set the conntrack sysctls the agent needs when they are wrong.")
+@click.option(
+    "--netns",
+    default=None,
+    envvar="KUBENETMON_NETNS",
+    show_envvar=True,
+    help="Check this named network namespace instead of our own.",
+)
+@click.option(
+    "--fix/--no-fix",
+    default=False,
+    show_default=True,
+    envvar="KUBENETMON_FIX",
+    show_envvar=True,
+    help="Set the conntrack sysctls the agent needs when they are wrong.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(netns: str | None, fix: bool, as_json: bool) -> None:
     results = run_checks(netns, fix)
@@ -30,8 +41,12 @@ def command(netns: str | None, fix: bool, as_json: bool) -> None:
 
 
 def _as_dict(result: CheckResult) -> dict[str, str]:
-    return {"check": result.name, "status": result.status.value, "detail": result.detail,
-            "remedy": result.remedy}
+    return {
+        "check": result.name,
+        "status": result.status.value,
+        "detail": result.detail,
+        "remedy": result.remedy,
+    }
 
 
 def _table(results: list[CheckResult]) -> Table:

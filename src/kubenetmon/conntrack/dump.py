@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import socket
 from collections.abc import Iterator
-from typing import Self
 
 from kubenetmon.conntrack import netlink, parse
 from kubenetmon.conntrack.parse import ConntrackEntry, ParseStats
@@ -20,25 +19,15 @@ Sighting = tuple[bytes, bytes, memoryview]
 _SEQUENCE = itertools.count(1)
 
 
-class TableReader:
+class TableReader(netlink.SocketOwner):
     """Reads the conntrack table of the network namespace its socket was opened in."""
 
     def __init__(self, sock: socket.socket, stats: ParseStats | None = None) -> None:
-        self._sock = sock
+        super().__init__(sock)
         self.stats = stats if stats is not None else ParseStats()
         self._buffer = bytearray(netlink.DUMP_BUFFER_BYTES)
         self.interrupted_dumps = 0
         """Dumps the kernel flagged NLM_F_DUMP_INTR (the table changed shape under it)."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the socket."""
-        self._sock.close()
 
     def sightings(self, family: int = socket.AF_UNSPEC) -> Iterator[Sighting]:
         """Every entry of one dump as (key, raw counters, message); malformed ones are only counted."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Iterator
-from typing import Self
 
 from kubenetmon.conntrack import netlink, parse
 from kubenetmon.conntrack.dump import Sighting
@@ -19,7 +18,7 @@ from kubenetmon.conntrack.parse import ParseStats
 DEFAULT_RECEIVE_BUFFER = 16 * 1024 * 1024
 
 
-class DestroyListener:
+class DestroyListener(netlink.SocketOwner):
     """Receives DESTROY events from the network namespace its socket was opened in."""
 
     def __init__(
@@ -28,7 +27,7 @@ class DestroyListener:
         stats: ParseStats | None = None,
         receive_buffer: int = DEFAULT_RECEIVE_BUFFER,
     ) -> None:
-        self._sock = sock
+        super().__init__(sock)
         self.stats = stats if stats is not None else ParseStats()
         netlink.enable_broadcast_error(sock)
         self.receive_buffer = netlink.set_receive_buffer(sock, receive_buffer)
@@ -39,20 +38,6 @@ class DestroyListener:
         self._buffer = bytearray(netlink.EVENT_BUFFER_BYTES)
         self.overflows = 0
         """Times the kernel reported ENOBUFS: events were dropped for this socket."""
-
-    def fileno(self) -> int:
-        """The socket's file descriptor, for event-loop readers."""
-        return self._sock.fileno()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Leave the group and close the socket."""
-        self._sock.close()
 
     def drain(self) -> Iterator[Sighting]:
         """Every DESTROY event queued now, as (key, final raw counters, message); stops when none is left."""

@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator
+from typing import Self
 
 from kubenetmon.errors import NetlinkError
 
@@ -51,6 +52,27 @@ DUMP_BUFFER_BYTES = 32768
 # Event batches can exceed one page; one recv never returns more than one skb.
 EVENT_BUFFER_BYTES = 65536
 _ERRNO = struct.Struct("=i")
+
+
+class SocketOwner:
+    """Owns one netlink socket: closes it on `close()` or when used as a context manager exits."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket."""
+        self._sock.close()
+
+    def fileno(self) -> int:
+        """The socket's file descriptor, for event-loop readers."""
+        return self._sock.fileno()
 
 
 def open_socket(groups: int = 0) -> socket.socket:
