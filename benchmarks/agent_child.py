@@ -39,6 +39,7 @@ def main(namespace: str, rounds: int) -> None:
     rss_before = rss_bytes()
     tracker = DeltaTracker(120.0)
     entries = tracker.observe_dump(reader.sightings(), time.monotonic())
+    tracker.end_baseline()
     tracker.close_interval("bench", 0.0, 5.0)
     rss_after = rss_bytes()
 

@@ -37,6 +37,7 @@ def started() -> DeltaTracker:
     """A tracker past its (empty) baseline dump."""
     tracker = DeltaTracker(GRACE)
     dump(tracker)
+    tracker.end_baseline()
     deltas(tracker)
     return tracker
 
@@ -66,6 +67,7 @@ def test_each_interval_reports_current_minus_previous(sequence, expected) -> Non
 def test_flows_present_at_start_are_baselined_not_counted() -> None:
     tracker = DeltaTracker(GRACE)
     dump(tracker, (A, 1, (10, 1000, 5, 300)), (B, 2, (1, 80, 0, 0)))
+    tracker.end_baseline()
     records, losses = deltas(tracker)
     assert records == []
     assert losses[LossReason.BASELINE_AT_START] == LossReport(LossReason.BASELINE_AT_START, 2, 1380, 16)
@@ -186,17 +188,21 @@ def test_an_entry_listed_twice_in_one_dump_is_counted_once() -> None:
     assert deltas(tracker)[0] == [(1, 100, 0, 0)]
 
 
-def test_destroys_before_the_baseline_dump_are_baseline_losses() -> None:
+def test_destroys_before_the_baseline_ends_are_baseline_losses() -> None:
     tracker = DeltaTracker(GRACE)
     destroy(tracker, A, 1, (3, 300, 1, 50))
+    dump(tracker)
+    destroy(tracker, B, 2, (1, 10, 0, 0))  # ended while the baseline dump ran: history too
+    tracker.end_baseline()
     records, losses = deltas(tracker)
     assert records == []
-    assert losses[LossReason.BASELINE_AT_START] == LossReport(LossReason.BASELINE_AT_START, 1, 350, 4)
+    assert losses[LossReason.BASELINE_AT_START] == LossReport(LossReason.BASELINE_AT_START, 2, 360, 5)
 
 
 def test_filtered_flows_are_tracked_but_not_reported() -> None:
     tracker = DeltaTracker(GRACE, accept=lambda entry: "loopback" if entry.orig.src == A.src else None)
     dump(tracker)
+    tracker.end_baseline()
     dump(tracker, (A, 1, (1, 100, 0, 0)), (B, 2, (1, 90, 0, 0)))
     assert deltas(tracker)[0] == [(1, 90, 0, 0)]
     assert tracker.stats.filtered == {"loopback": 1}

@@ -122,6 +122,7 @@ class AgentDaemon:
         started = self._now()
         self._clock = IntervalClock(self.settings.interval, started)
         self._dump()
+        self.tracker.end_baseline()
         log.info(
             "agent started: node %s, interval %ss, %d flows tracked, epoch %s",
             self.settings.node,

@@ -7,8 +7,8 @@ Identity: the key from `parse.scan` (raw original tuple + conntrack id + zone), 
 tuple, or the same tuple under a new id, is another flow.
 
 Life of a key:
-* seen in the first (baseline) dump: remembered; its counters so far are history the agent did not see,
-  reported as a BASELINE_AT_START loss, never as traffic;
+* seen in the baseline dump, or DESTROYed before the baseline ends (`end_baseline`): its counters so far
+  are history the agent did not see, reported as a BASELINE_AT_START loss, never as traffic;
 * seen in a later dump for the first time: created since the previous dump, all its counters are new;
 * seen again: delta = current - previous; an idle flow costs one bytes comparison;
 * missing from a dump: becomes a tombstone for `grace` seconds, because its DESTROY may still be queued or
@@ -97,7 +97,7 @@ class DeltaTracker:
 
     @property
     def baselining(self) -> bool:
-        """True until the first dump has been taken as the baseline."""
+        """True until `end_baseline` (or `restore`)."""
         return self._baselining
 
     def observe_dump(self, sightings: Iterable[Sighting], now: float) -> int:
@@ -117,7 +117,6 @@ class DeltaTracker:
         for key, raw in old.items():
             self._tombstones[key] = (raw, now + self._grace)
         self._live = live
-        self._baselining = False
         self.stats.dumps += 1
         self.stats.entries_seen += seen
         return seen
@@ -140,6 +139,14 @@ class DeltaTracker:
                 return
         live[key] = raw
         self._count(key, raw, prev, message)
+
+    def end_baseline(self) -> None:
+        """Close the baseline phase: from now on an unknown key is a flow created since the last dump.
+
+        The agent calls it after the first dump and the event drain that follows it, so a flow that
+        existed before the agent and ended while the first dump ran is history too, not traffic.
+        """
+        self._baselining = False
 
     def observe_destroys(self, sightings: Iterable[Sighting], now: float) -> None:
         """Apply DESTROY events (final counters); each key is then finished."""
