@@ -119,7 +119,9 @@ def conntrack_list_cost(namespace: str) -> tuple[float, float]:
 def child_measurement(namespace: str, rounds: int) -> dict[str, float]:
     code = f"from benchmarks.agent_child import main; main({namespace!r}, {rounds})"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(["src", ".", *sys.path])}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    if done.returncode:
+        raise RuntimeError(f"measurement in {namespace} failed:\n{done.stderr}")
     return dict(json.loads(done.stdout))
 
 

@@ -108,3 +108,13 @@ def drain_until(listener: DestroyListener, count: int, timeout: float = 5.0) -> 
         found += [(key, raw) for key, raw, _ in listener.drain()]
         time.sleep(0.01)
     return found
+
+
+def test_a_dump_abandoned_half_way_does_not_break_the_next_one(pair: Pair) -> None:
+    for sport in range(44000, 44400):
+        pair.send_udp(socket.AF_INET, PEER_V4, sport, 1, 10)
+    with reader(pair) as table:
+        first = table.sightings()
+        next(first)
+        first.close()
+        assert sum(1 for _ in table.sightings()) == 400

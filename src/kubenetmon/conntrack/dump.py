@@ -6,6 +6,7 @@ so memory does not grow with the table. A `Sighting` is only valid until the gen
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 from collections.abc import Iterator
@@ -50,19 +51,36 @@ class TableReader(netlink.SocketOwner):
         seq = next(_SEQUENCE)
         self._sock.send(netlink.dump_request(seq, family))
         view = memoryview(self._buffer)
+        done = False
+        try:
+            while not done:
+                size = self._sock.recv_into(self._buffer)
+                try:
+                    for kind, flags, off, end in netlink.messages(view, size):
+                        if netlink.NLMSG_HDR.unpack_from(view, off)[3] != seq:
+                            continue
+                        if flags & netlink.NLM_F_DUMP_INTR:
+                            self.interrupted_dumps += 1
+                        if kind == netlink.NLMSG_DONE:
+                            done = True
+                        elif kind == netlink.NLMSG_ERROR:
+                            done = True
+                            netlink.raise_for_errno(netlink.error_code(view, off, end), "conntrack dump")
+                        elif kind == netlink.CT_NEW_TYPE:
+                            yield view, off, end
+                except netlink.FramingError:
+                    self.stats.malformed_messages += 1
+        finally:
+            if not done:
+                self._read_to_end(seq)
+
+    def _read_to_end(self, seq: int) -> None:
+        # The kernel refuses a new dump (EBUSY) on a socket whose dump was not read to the end.
+        view = memoryview(self._buffer)
         while True:
             size = self._sock.recv_into(self._buffer)
-            try:
-                for kind, flags, off, end in netlink.messages(view, size):
-                    if netlink.NLMSG_HDR.unpack_from(view, off)[3] != seq:
-                        continue  # left over from a dump an earlier caller abandoned
-                    if flags & netlink.NLM_F_DUMP_INTR:
-                        self.interrupted_dumps += 1
-                    if kind == netlink.NLMSG_DONE:
+            with contextlib.suppress(netlink.FramingError):
+                for kind, _, off, _ in netlink.messages(view, size):
+                    same_dump = netlink.NLMSG_HDR.unpack_from(view, off)[3] == seq
+                    if same_dump and kind in (netlink.NLMSG_DONE, netlink.NLMSG_ERROR):
                         return
-                    if kind == netlink.NLMSG_ERROR:
-                        netlink.raise_for_errno(netlink.error_code(view, off, end), "conntrack dump")
-                    elif kind == netlink.CT_NEW_TYPE:
-                        yield view, off, end
-            except netlink.FramingError:
-                self.stats.malformed_messages += 1
