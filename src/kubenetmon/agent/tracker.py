@@ -102,42 +102,46 @@ class DeltaTracker:
 
     def observe_dump(self, sightings: Iterable[Sighting], now: float) -> int:
         """Apply one full dump; return its entry count. Keys missing from it become tombstones."""
-        old = self._live
-        live: dict[bytes, bytes] = {}
-        pop = old.pop
+        live = self._live
+        # Updated in place, and an idle flow stores nothing: the sighting's fresh key and counter objects
+        # die at once, so memory does not churn (and fragment) with every dump.
+        unseen = set(live)
+        get = live.get
+        discard = unseen.discard
         changed = self._changed
         seen = 0
         for key, raw, message in sightings:
             seen += 1
-            prev = pop(key, None)
+            prev = get(key)
             if prev == raw:
-                live[key] = raw
+                discard(key)
             else:
-                changed(key, raw, prev, message, live)
-        for key, raw in old.items():
-            self._tombstones[key] = (raw, now + self._grace)
-        self._live = live
+                changed(key, raw, prev, message, unseen)
+        deadline = now + self._grace
+        for key in unseen:
+            self._tombstones[key] = (live.pop(key), deadline)
         self.stats.dumps += 1
         self.stats.entries_seen += seen
         return seen
 
     def _changed(
-        self, key: bytes, raw: bytes, prev: bytes | None, message: memoryview, live: dict[bytes, bytes]
+        self, key: bytes, raw: bytes, prev: bytes | None, message: memoryview, unseen: set[bytes]
     ) -> None:
-        if prev is None:
-            prev = live.get(key)
-            if prev is None and key in self._tombstones:
+        if prev is not None:
+            unseen.discard(key)
+        else:
+            if key in self._tombstones:
                 prev = self._tombstones.pop(key)[0]
-            if prev is None and key in self._finished:
+            elif key in self._finished:
                 if self._finished[key][0] == raw:
                     self.stats.ghost_sightings += 1
                     return
                 del self._finished[key]
             if prev is None and self._baselining:
-                live[key] = raw
+                self._live[key] = raw
                 self._lose(LossReason.BASELINE_AT_START, parse.counters(raw))
                 return
-        live[key] = raw
+        self._live[key] = raw
         self._count(key, raw, prev, message)
 
     def end_baseline(self) -> None:
