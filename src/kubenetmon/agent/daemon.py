@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from kubenetmon.agent import doctor, state
+from kubenetmon.agent import doctor, memory, state
 from kubenetmon.agent.doctor import Status
 from kubenetmon.agent.filters import flow_filter
 from kubenetmon.agent.interval import IntervalClock
@@ -97,6 +97,7 @@ class AgentDaemon:
 
     async def startup(self) -> None:
         """Readiness checks, sockets (events first), then the baseline dump or the saved state."""
+        memory.return_large_blocks_to_the_os()
         for result in doctor.run_checks(self.settings.netns, fix=self.settings.configure_sysctls):
             if result.status is Status.FAIL:
                 log.error("%s", result.log_line())
