@@ -13,6 +13,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "benchmarks.agent_interval",
         "conntrack -L vs our dump+parse vs a full agent interval; RSS/flow",
     ),
+    "transport-codec": ("benchmarks.transport_codec", "batch encode/decode per record vs JSON lines"),
+    "transport-server": (
+        "benchmarks.transport_server",
+        "one server core receiving mTLS batches: records/s, ack latency",
+    ),
 }
 
 

@@ -22,8 +22,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import grpc
-from benchmarks.transport_codec import synthetic_records
 
+from benchmarks.transport_codec import synthetic_records
 from kubenetmon.records import Batch
 from kubenetmon.transport import certificates, codec
 from kubenetmon.transport.service import AckDecision, FlowServer, PeerIdentity, ServiceSettings
