@@ -3,8 +3,6 @@
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from kubenetmon.records import Batch, FlowRecord
 from kubenetmon.server.ingest import IngestLog, IngestSettings, SequenceBook, header, unframe
 from kubenetmon.transport.codec import AckStatus
@@ -30,7 +28,7 @@ async def test_an_accepted_batch_is_still_there_after_reopening(tmp_path: Path) 
     ingest.close()
 
     reopened = IngestLog(settings(tmp_path))
-    [(position, record)] = list(reopened.pending(reopened.start))
+    [(_, record)] = list(reopened.pending(reopened.start))
     assert unframe(record, 100) == batch(0)
     assert header(record)[:3] == ("node-a", "e1", 0)
 

@@ -60,7 +60,8 @@ class IngestSettings:
         found = []
         if self.max_bytes < 4 * self.segment_bytes:
             found.append(
-                f"the ingest buffer bound {self.max_bytes} must be at least four segments ({4 * self.segment_bytes})"
+                f"the ingest buffer bound {self.max_bytes} must be at least four segments "
+                f"({4 * self.segment_bytes} bytes)"
             )
         if self.retry_after_ms <= 0:
             found.append("the retry delay of a full ingest buffer must be positive")
