@@ -1,4 +1,4 @@
-"""`python -m tests.clickhouse_http --path DIR [--port N]`: serve until SIGTERM; prints `PORT n` when ready."""
+"""`python -m tests.clickhouse_http --path DIR [--port N]`: serve until SIGTERM, print `PORT n` once up."""
 
 from __future__ import annotations
 

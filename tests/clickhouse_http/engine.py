@@ -52,11 +52,16 @@ class EngineError(Exception):
         self.message = message
 
     @classmethod
+    def named(cls, code: int, name: str, text: str) -> EngineError:
+        """An error of our own, in the engine's form."""
+        return cls(code, f"Code: {code}. DB::Exception: {text}. ({name})")
+
+    @classmethod
     def from_engine(cls, exc: BaseException) -> EngineError:
         text = str(exc)
         found = _CODE.search(text)
         if found is None:
-            return cls(1001, f"Code: 1001. DB::Exception: {text.strip()} (STD_EXCEPTION)")
+            return cls.named(1001, "STD_EXCEPTION", text.strip())
         return cls(int(found.group(1)), text[found.start() :].strip())
 
 
@@ -106,9 +111,8 @@ class Engine:
             return
         handle = self._session(session_id, session_timeout, session_check)
         if not handle.lock.acquire(blocking=False):
-            raise EngineError(
-                373,
-                f"Code: 373. DB::Exception: Session {session_id} is locked by a concurrent client. (SESSION_IS_LOCKED)",
+            raise EngineError.named(
+                373, "SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client"
             )
         try:
             yield handle
@@ -122,9 +126,7 @@ class Engine:
             handle = self._sessions.get(session_id)
             if handle is None:
                 if check:
-                    raise EngineError(
-                        372, f"Code: 372. DB::Exception: Session {session_id} not found. (SESSION_NOT_FOUND)"
-                    )
+                    raise EngineError.named(372, "SESSION_NOT_FOUND", f"Session {session_id} not found")
                 handle = self._sessions[session_id] = self._open()
             self._timeouts[session_id] = timeout
             return handle

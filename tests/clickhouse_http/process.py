@@ -9,17 +9,27 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-_ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a Python child that imports kubenetmon and tests from this checkout."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
 
 
 class EndpointProcess:
-    """The endpoint in its own process on `path`; `url` is valid while it runs (the port survives restarts)."""
+    """The endpoint in its own process on `path`; `url` stays valid across restarts (same port)."""
 
     def __init__(self, path: Path, drop_insert_responses: int = 0) -> None:
         self.path = path
         self.port = 0
         self._drops = drop_insert_responses
         self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def log(self) -> Path:
+        """The endpoint's stderr, next to its engine directory."""
+        return self.path.with_name(self.path.name + ".log")
 
     @property
     def url(self) -> str:
@@ -37,15 +47,16 @@ class EndpointProcess:
             str(self.port),
         ]
         command += ["--drop-insert-responses", str(self._drops)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT / "src"), str(_ROOT)])}
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=_ROOT
-        )
+        # The engine may write to stderr at any time; a pipe nobody reads would fill up and stall it.
+        with self.log.open("a") as log:
+            self._process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=log, text=True, env=child_env(), cwd=ROOT
+            )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("PORT "):
             self.stop()
-            raise RuntimeError(f"test endpoint did not start: {line!r}")
+            raise RuntimeError(f"test endpoint did not start: {line!r}; see {self.log}")
         self.port = int(line.split()[1])
         return self
 

@@ -70,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
         # Without it every small response waits out Nagle + delayed ACK (~40 ms per request).
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read failures from responses, not from the endpoint's stderr."""
 
     def do_GET(self) -> None:
@@ -93,9 +93,8 @@ class Handler(BaseHTTPRequestHandler):
         except (bodies.BodyError, ValueError) as exc:
             self._error(
                 query_id,
-                EngineError(
-                    27,
-                    f"Code: 27. DB::Exception: Cannot read request body: {exc}. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
+                EngineError.named(
+                    27, "CANNOT_PARSE_INPUT_ASSERTION_FAILED", f"Cannot read request body: {exc}"
                 ),
             )
             return
@@ -118,9 +117,8 @@ class Handler(BaseHTTPRequestHandler):
             or params.get("decompress") == "1"
             or "multipart/" in (self.headers.get("Content-Type") or "")
         ):
-            raise EngineError(
-                48,
-                "Code: 48. DB::Exception: compress/decompress and multipart bodies are not implemented by this test endpoint. (NOT_IMPLEMENTED)",
+            raise EngineError.named(
+                48, "NOT_IMPLEMENTED", "compress/decompress and multipart bodies are not implemented here"
             )
         settings = {
             k: v for k, v in params.items() if k not in TRANSPORT_PARAMS and not k.startswith("param_")
