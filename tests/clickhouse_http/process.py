@@ -27,6 +27,12 @@ class EndpointProcess:
         self._process: subprocess.Popen[str] | None = None
 
     @property
+    def pid(self) -> int:
+        """The running endpoint's process id."""
+        assert self._process is not None, "endpoint is not running"
+        return self._process.pid
+
+    @property
     def log(self) -> Path:
         """The endpoint's stderr, next to its engine directory."""
         return self.path.with_name(self.path.name + ".log")

@@ -69,47 +69,41 @@ def make_world(rng: random.Random, workloads: int = 12, replicas: int = 3, nodes
     return World(tuple(pods), clouds, internet)
 
 
-def _row(
-    bucket: int,
-    direction: Direction,
-    local: Endpoint,
-    remote: Endpoint,
-    ips: tuple[str, int, str, int],
-    services: tuple[str, str],
-    billing: BillingClass,
-    observer: str,
-    count_once: bool,
-    size: tuple[int, int],
-) -> AttributedRow:
-    connection_class = {
-        BillingClass.SAME_ZONE: ConnectionClass.INTRA_VPC,
-        BillingClass.CROSS_ZONE: ConnectionClass.INTRA_VPC,
-        BillingClass.CLOUD_SERVICE: ConnectionClass.INTRA_REGION,
-        BillingClass.INTERNET: ConnectionClass.PUBLIC_INTERNET,
-    }[billing]
-    return AttributedRow(
-        bucket,
-        60,
-        "test",
-        "tcp",
-        direction,
-        local,
-        remote,
-        ips[0],
-        ips[1],
-        ips[2],
-        ips[3],
-        services[0],
-        services[1],
-        connection_class,
-        billing,
-        f"reason-{billing.value}",
-        ("dnat",) if services[1] else (),
-        observer,
-        count_once,
-        size[0],
-        size[1],
-    )
+_CONNECTION_CLASS = {
+    BillingClass.SAME_ZONE: ConnectionClass.INTRA_VPC,
+    BillingClass.CROSS_ZONE: ConnectionClass.INTRA_VPC,
+    BillingClass.CLOUD_SERVICE: ConnectionClass.INTRA_REGION,
+    BillingClass.INTERNET: ConnectionClass.PUBLIC_INTERNET,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One node's view of a connection: its local and remote side, as conntrack on that node shows it."""
+
+    local: Endpoint
+    remote: Endpoint
+    addresses: tuple[str, int, str, int]
+    """local IP, local port, remote IP, remote port."""
+    services: tuple[str, str]
+    """local Service (reached through), remote Service (addressed)."""
+    count_once: bool
+
+
+def _rows(
+    bucket: int, seen: Sighting, billing: BillingClass, out: tuple[int, int], back: tuple[int, int]
+) -> list[AttributedRow]:
+    """The out and in rows one node reports: `out` (bytes, packets) local->remote, `back` the reverse."""
+    local_ip, local_port, remote_ip, remote_port = seen.addresses
+    flags = ("dnat",) if seen.services[1] else ()
+    return [
+        AttributedRow(
+            bucket, 60, "test", "tcp", direction, seen.local, seen.remote, local_ip, local_port, remote_ip,
+            remote_port, seen.services[0], seen.services[1], _CONNECTION_CLASS[billing], billing,
+            f"reason-{billing.value}", flags, seen.local.node, seen.count_once, *size,
+        )
+        for direction, size in ((Direction.OUT, out), (Direction.IN, back))
+    ]  # fmt: skip
 
 
 def connection_rows(rng: random.Random, world: World, bucket: int) -> list[AttributedRow]:
@@ -120,90 +114,30 @@ def connection_rows(rng: random.Random, world: World, bucket: int) -> list[Attri
     # several behaviours to tell apart.
     client = rng.choice([pod for pod in world.pods if pod.port % 3 or kind >= 0.7])
     sent, received = rng.randrange(1, 1 << 20), rng.randrange(1, 1 << 16)
-    sent_p, received_p = sent // 1400 + 1, received // 1400 + 1
+    request, response = (sent, sent // 1400 + 1), (received, received // 1400 + 1)
     eph = rng.randrange(32768, 61000)
     if kind < 0.7:
         server = rng.choice([pod for pod in world.pods if pod.port % 3 == 0 or pod.port % 5 == 1])
         if server is client or (":" in server.ip) != (":" in client.ip):
             return []
-        same_zone = server.endpoint.zone == client.endpoint.zone
-        billing = BillingClass.SAME_ZONE if same_zone else BillingClass.CROSS_ZONE
         c, s = client.endpoint, server.endpoint
-        same_node = c.node == s.node
-        rows = [
-            _row(
-                bucket,
-                Direction.OUT,
-                c,
-                s,
-                (client.ip, eph, server.ip, server.port),
-                ("", server.service),
-                billing,
-                c.node,
-                True,
-                (sent, sent_p),
-            ),
-            _row(
-                bucket,
-                Direction.IN,
-                c,
-                s,
-                (client.ip, eph, server.ip, server.port),
-                ("", server.service),
-                billing,
-                c.node,
-                True,
-                (received, received_p),
-            ),
-        ]
-        if not same_node:
-            rows += [
-                _row(
-                    bucket,
-                    Direction.IN,
-                    s,
-                    c,
-                    (server.ip, server.port, client.ip, eph),
-                    (server.service, ""),
-                    billing,
-                    s.node,
-                    False,
-                    (sent, sent_p),
-                ),
-                _row(
-                    bucket,
-                    Direction.OUT,
-                    s,
-                    c,
-                    (server.ip, server.port, client.ip, eph),
-                    (server.service, ""),
-                    billing,
-                    s.node,
-                    False,
-                    (received, received_p),
-                ),
-            ]
+        billing = BillingClass.SAME_ZONE if s.zone == c.zone else BillingClass.CROSS_ZONE
+        at_client = Sighting(c, s, (client.ip, eph, server.ip, server.port), ("", server.service), True)
+        rows = _rows(bucket, at_client, billing, request, response)
+        if c.node != s.node:  # the server's node sees it too; one conntrack entry when both share a node
+            at_server = Sighting(s, c, (server.ip, server.port, client.ip, eph), (server.service, ""), False)
+            rows += _rows(bucket, at_server, billing, response, request)
         return rows
     if ":" in client.ip:
         return []
     if kind < 0.85:
         remote, ip = rng.choice(world.clouds)
-        billing, ports, services = BillingClass.CLOUD_SERVICE, (client.ip, eph, ip, 443), ("", "")
-        sizes = ((sent, sent_p), (received, received_p))
-    else:
-        remote, ip = rng.choice(world.internet)
-        # The internet opens connections to the pod (an ingress): local port is the listener.
-        billing, ports, services = (
-            BillingClass.INTERNET,
-            (client.ip, client.port, ip, eph),
-            (client.service, ""),
-        )
-        sizes = ((received, received_p), (sent, sent_p))
-    local = client.endpoint
-    return [
-        _row(bucket, Direction.OUT, local, remote, ports, services, billing, local.node, True, sizes[0]),
-        _row(bucket, Direction.IN, local, remote, ports, services, billing, local.node, True, sizes[1]),
-    ]
+        seen = Sighting(client.endpoint, remote, (client.ip, eph, ip, 443), ("", ""), True)
+        return _rows(bucket, seen, BillingClass.CLOUD_SERVICE, request, response)
+    # The internet opens connections to the pod (an ingress): the local port is the listener.
+    remote, ip = rng.choice(world.internet)
+    seen = Sighting(client.endpoint, remote, (client.ip, client.port, ip, eph), (client.service, ""), True)
+    return _rows(bucket, seen, BillingClass.INTERNET, response, request)
 
 
 def generate(seed: int, count: int, start: int, buckets: int = 10, polls: int = 1) -> list[AttributedRow]:

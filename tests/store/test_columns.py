@@ -5,22 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
 
+from clickhouse_connect.datatypes.registry import get_from_name
+from clickhouse_connect.driver.insert import InsertContext
+from clickhouse_connect.driver.rustcodec import _make_native_transform
+
 from kubenetmon.records import AttributedRow, BillingClass, ConnectionClass, Direction, Endpoint, EndpointKind
 from kubenetmon.store.columns import ColumnBatch
+from kubenetmon.store.schema import COLUMN_NAMES, COLUMN_TYPES
 from kubenetmon.store.sink import ClickHouseStore
+from tests.store.rowgen import generate
 
 LOCAL = Endpoint(
-    EndpointKind.POD, "aws", "eu-1", "c1", "cell-1", "eu-1a", "node-1", "i-1", "shop", "cart-7d9", "cart", "cart",
-    "Deployment",
+    EndpointKind.POD, "aws", "eu-1", "c1", "cell-1", "eu-1a", "node-1", "i-1", "shop", "cart-7d9", "cart",
+    "cart", "Deployment",
 )  # fmt: skip
 REMOTE = Endpoint(EndpointKind.CLOUD, "aws", "eu-1", cloud_service="s3")
 
 
 def _row(bucket: int, local_ip: str, remote_ip: str, flags: tuple[str, ...]) -> AttributedRow:
     return AttributedRow(
-        bucket, 60, "prod", "tcp", Direction.IN, LOCAL, REMOTE, local_ip, 41000, remote_ip, 443, "shop/cart-svc",
-        "", ConnectionClass.INTRA_REGION, BillingClass.CLOUD_SERVICE, "cloud-service-same-region", flags,
-        "node-1", True, 1500, 3,
+        bucket, 60, "prod", "tcp", Direction.IN, LOCAL, REMOTE, local_ip, 41000, remote_ip, 443,
+        "shop/cart-svc", "", ConnectionClass.INTRA_REGION, BillingClass.CLOUD_SERVICE,
+        "cloud-service-same-region", flags, "node-1", True, 1500, 3,
     )  # fmt: skip
 
 
@@ -61,3 +67,13 @@ def test_tokens_are_stable_for_equal_content_and_differ_otherwise() -> None:
     assert ColumnBatch.from_rows(rows, ["b"]).token() != same
     assert ColumnBatch.from_rows([rows[0]._replace(bytes=1501)], ["a"]).token() != same
     assert ColumnBatch.from_rows(rows * 2, ["a"]).token() != same
+
+
+def test_the_rust_codec_encodes_every_table_column_without_falling_back(bucket: int) -> None:
+    """`rust_strict` raises where plain `rust` would quietly fall back to the Python codec."""
+    batch = ColumnBatch.from_rows(generate(seed=5, count=2000, start=bucket), ["t"])
+    types = [get_from_name(name) for name in COLUMN_TYPES]
+    context = InsertContext("t", list(COLUMN_NAMES), types, batch.columns, column_oriented=True)
+    strict = b"".join(_make_native_transform("rust_strict").build_insert(context))
+    context = InsertContext("t", list(COLUMN_NAMES), types, batch.columns, column_oriented=True)
+    assert strict == b"".join(_make_native_transform("python").build_insert(context))

@@ -83,5 +83,5 @@ def test_an_embedded_store_takes_no_password() -> None:
 
 
 def test_an_unreadable_password_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="--store-password-file .*/missing: cannot read it"):
+    with pytest.raises(SettingsError, match=r"--store-password-file .*/missing: cannot read it"):
         store_settings("https://u@h/db", str(tmp_path / "missing"), environ={})

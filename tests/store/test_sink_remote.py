@@ -3,6 +3,7 @@ neither lose nor duplicate rows."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -67,11 +68,17 @@ def private_endpoint(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         yield process
 
 
+@pytest.fixture
+def private_store(private_endpoint: EndpointProcess) -> Iterator[ClickHouseStore]:
+    with ClickHouseStore(parse_dsn(f"{private_endpoint.url}/flows"), FAST_RETRIES) as store:
+        store.ensure_schema()
+        yield store
+
+
 def test_an_outage_is_retried_without_loss_or_duplication(
-    private_endpoint: EndpointProcess, bucket: int
+    private_endpoint: EndpointProcess, private_store: ClickHouseStore, bucket: int
 ) -> None:
-    store = ClickHouseStore(parse_dsn(f"{private_endpoint.url}/flows"), FAST_RETRIES)
-    store.ensure_schema()
+    store = private_store
     rows = generate(seed=12, count=5000, start=bucket)
     batch = ColumnBatch.from_rows(rows, ["outage"])
     retries_before = _metric("kubenetmon_store_insert_retries_total")
@@ -88,7 +95,6 @@ def test_an_outage_is_retried_without_loss_or_duplication(
     inserter.join(timeout=60)
     assert outcome == [None]
     assert _totals(store) == _expected(rows)
-    store.close()
 
 
 def _insert(store: ClickHouseStore, batch: ColumnBatch) -> BaseException | None:
@@ -101,18 +107,16 @@ def _insert(store: ClickHouseStore, batch: ColumnBatch) -> BaseException | None:
 
 @pytest.mark.parametrize("private_endpoint", [3], indirect=True)
 def test_lost_insert_responses_are_retried_and_deduplicated(
-    private_endpoint: EndpointProcess, bucket: int
+    private_store: ClickHouseStore, bucket: int
 ) -> None:
     """The first 3 inserts commit but their answers are lost; every retry carries the same token."""
-    store = ClickHouseStore(parse_dsn(f"{private_endpoint.url}/flows"), FAST_RETRIES)
-    store.ensure_schema()
+    store = private_store
     rows = generate(seed=13, count=4000, start=bucket)
     batch = ColumnBatch.from_rows(rows, ["lost"])
     retries_before = _metric("kubenetmon_store_insert_retries_total")
     store.insert(batch, batch.token())
     assert _metric("kubenetmon_store_insert_retries_total") > retries_before
     assert _totals(store) == _expected(rows)
-    store.close()
 
 
 def test_giving_up_raises_a_transient_error_and_counts_the_rows(tmp_path: Path, bucket: int) -> None:
@@ -125,3 +129,17 @@ def test_giving_up_raises_a_transient_error_and_counts_the_rows(tmp_path: Path, 
         store.insert(batch, batch.token())
     assert _metric("kubenetmon_store_rows_total", outcome="failed") == failed_before + 100
     store.close()
+
+
+def test_the_password_stays_out_of_errors_and_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with EndpointProcess(tmp_path / "engine") as process:
+        url = process.url
+    store = ClickHouseStore(
+        parse_dsn(url.replace("//", "//ingest:hunter2@") + "/db"), RetryPolicy(attempts=2)
+    )
+    with pytest.raises(TransientStoreError) as failed:
+        store.ensure_schema()
+    assert "ingest:***@" in str(failed.value)
+    assert "hunter2" not in str(failed.value) and "hunter2" not in caplog.text
+    assert "hunter2" not in repr(store)

@@ -48,6 +48,25 @@ class Column:
 
 _LC = "LowCardinality(String)"
 
+
+def _side(side: str) -> tuple[Column, ...]:
+    """The seed's columns describing one side of a flow; `local` and `remote` have the same twelve."""
+    return (
+        Column(f"{side}Cloud", _LC),
+        Column(f"{side}Region", _LC),
+        Column(f"{side}Cluster", _LC),
+        Column(f"{side}Cell", _LC),
+        Column(f"{side}AvailabilityZone", _LC),
+        Column(f"{side}Node", "String"),
+        Column(f"{side}InstanceID", "String"),
+        Column(f"{side}Namespace", _LC),
+        Column(f"{side}Pod", "String"),
+        Column(f"{side}IPv4", "IPv4", "Delta(4), ZSTD(1)"),
+        Column(f"{side}Port", "UInt16", "Delta(2), ZSTD(1)"),
+        Column(f"{side}App", "String"),
+    )
+
+
 SEED_COLUMNS: tuple[Column, ...] = (
     Column("date", "Date", "Delta(2), ZSTD(1)"),
     Column("intervalStartTime", "DateTime", "Delta(4), ZSTD(1)"),
@@ -57,30 +76,8 @@ SEED_COLUMNS: tuple[Column, ...] = (
     Column("connectionClass", _LC),
     Column("connectionFlags", "Map(LowCardinality(String), Bool)"),
     Column("direction", "Enum8('out' = 1, 'in' = 2)"),
-    Column("localCloud", _LC),
-    Column("localRegion", _LC),
-    Column("localCluster", _LC),
-    Column("localCell", _LC),
-    Column("localAvailabilityZone", _LC),
-    Column("localNode", "String"),
-    Column("localInstanceID", "String"),
-    Column("localNamespace", _LC),
-    Column("localPod", "String"),
-    Column("localIPv4", "IPv4", "Delta(4), ZSTD(1)"),
-    Column("localPort", "UInt16", "Delta(2), ZSTD(1)"),
-    Column("localApp", "String"),
-    Column("remoteCloud", _LC),
-    Column("remoteRegion", _LC),
-    Column("remoteCluster", _LC),
-    Column("remoteCell", _LC),
-    Column("remoteAvailabilityZone", _LC),
-    Column("remoteNode", "String"),
-    Column("remoteInstanceID", "String"),
-    Column("remoteNamespace", _LC),
-    Column("remotePod", "String"),
-    Column("remoteIPv4", "IPv4", "Delta(4), ZSTD(1)"),
-    Column("remotePort", "UInt16", "Delta(2), ZSTD(1)"),
-    Column("remoteApp", "String"),
+    *_side("local"),
+    *_side("remote"),
     Column("remoteCloudService", _LC),
     Column("bytes", "UInt64", "Delta(8), ZSTD(1)"),
     Column("packets", "UInt64", "Delta(8), ZSTD(1)"),

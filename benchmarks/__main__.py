@@ -1,0 +1,30 @@
+"""Dispatcher: `python -m benchmarks NAME [ARGS...]` runs benchmarks.<module>.main(ARGS).
+
+Add a benchmark by adding one line to BENCHMARKS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "store": (
+        "benchmarks.store",
+        "1M attributed rows: aggregation, encoding, insert into chDB and via HTTP; rows/s and RSS",
+    ),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        print("usage: python -m benchmarks NAME [ARGS...]\n\nbenchmarks:")
+        for name, (_, text) in sorted(BENCHMARKS.items()):
+            print(f"  {name:12} {text}")
+        return 0 if not argv else 2
+    module = importlib.import_module(BENCHMARKS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
