@@ -263,7 +263,14 @@ def refusal(name: TableName, existing: ExistingTable, found: Sequence[str]) -> s
     """The message the server stops with when the table exists but cannot be used."""
     lines = [f"table {name.database}.{name.table} exists but kubenetmon cannot write to it:"]
     lines += [f"  - {problem}" for problem in found]
-    if not found and missing_extensions(existing):
+    if not found and missing_extensions(existing) and name.cluster:
+        lines = [
+            f"table {name.database}.{name.table} has the seed schema but not kubenetmon's extension columns; "
+            "ALTER cannot add them to ORDER BY. Create a new table from deploy/clickhouse/"
+            "network_flows_0.cluster.sql, point the store at it (?table=NAME) and copy the rows with "
+            "INSERT ... SELECT (see deploy/clickhouse/README.md)."
+        ]
+    elif not found and missing_extensions(existing):
         lines = [
             f"table {name.database}.{name.table} has the seed schema but not kubenetmon's extension columns "
             f"({', '.join(missing_extensions(existing))}); adding them with ALTER cannot extend ORDER BY, "
