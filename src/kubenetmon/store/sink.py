@@ -49,6 +49,12 @@ class RetryPolicy:
     first_delay: float = 0.5
     max_delay: float = 15.0
 
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.first_delay < 0 or self.max_delay < self.first_delay:
+            raise ValueError(
+                f"retry policy needs attempts >= 1 and 0 <= first_delay <= max_delay, got {self}"
+            )
+
     def delay(self, retry: int, rng: random.Random) -> float:
         """Full-jitter backoff before retry `retry` (1-based): uniform(0, min(max, first * 2**(retry-1)))."""
         return rng.uniform(0.0, min(self.max_delay, self.first_delay * 2 ** (retry - 1)))
