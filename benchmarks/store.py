@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def child(target: str, rows_wanted: int, polls: int, repeat: int, url: str) -> d
         result["peak_rss_e2e_mib"] = _peak_rss_mib()
         stored = store.query(f"SELECT sum(bytes) FROM {table}").rows[0][0]
         result["sums_exact"] = stored == sum(row.bytes for row in rows)
-        result.update(_stages(store, aggregate, repeat, truncate, target))
+        result.update(_stages(store, slices, aggregate, repeat, truncate, target))
         store.close()
     result["peak_rss_mib"] = _peak_rss_mib()
     return result
@@ -110,6 +111,7 @@ def child(target: str, rows_wanted: int, polls: int, repeat: int, url: str) -> d
 
 def _stages(
     store: ClickHouseStore,
+    slices: list[Any],
     aggregate: Callable[[], list[Any]],
     repeat: int,
     truncate: Callable[[], Any],
@@ -118,6 +120,13 @@ def _stages(
     """Each stage alone, on the same rows, with the baselines."""
     result: dict[str, Any] = {"aggregate_s": _median_time(repeat, aggregate)}
     batches = aggregate()
+    tracemalloc.start()  # RSS cannot tell: the freed batches above leave arenas the aggregate reuses
+    held = Aggregator(FlushPolicy(max_keys=10**9))
+    for number, rows_slice in enumerate(slices):
+        held.add(rows_slice, f"agent/{number}", now=0.0)
+    result["aggregate_bytes_per_key"] = tracemalloc.get_traced_memory()[0] / len(held)
+    tracemalloc.stop()
+    del held
     result["keys"] = sum(batch.rows for batch in batches)
     types = [get_from_name(name) for name in COLUMN_TYPES]
     for codec in ("rust", "python"):
@@ -197,6 +206,7 @@ def _print(target: str, m: dict[str, Any]) -> None:
     for label, slow, fast in ratios:
         wall, cpu = m[slow][0] / m[fast][0], m[slow][1] / max(m[fast][1], 1e-9)
         print(f"  {label:42} wall {wall:5.2f}x   CPU {cpu:5.2f}x")
+    print(f"  aggregate memory: {m['aggregate_bytes_per_key']:.0f} bytes per pending key (tracemalloc)")
     print(
         f"  peak RSS: end to end {m['peak_rss_e2e_mib']:.0f} MiB, of which the generated input rows "
         f"{m['rss_rows_mib']:.0f} MiB; after all stages {m['peak_rss_mib']:.0f} MiB"
