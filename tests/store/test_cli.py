@@ -78,3 +78,9 @@ def test_windows_come_from_since_or_from_to() -> None:
     assert choose_window("15m", None, None, now=1000) == queries.Window(101, 1001)
     with pytest.raises(Exception, match="not both"):
         choose_window("1h", "0", None, now=0)
+
+
+def test_reading_a_missing_embedded_store_creates_nothing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["report", "--store", f"chdb://{tmp_path}/absent"])
+    assert result.exit_code == 1 and "does not exist" in result.output
+    assert not (tmp_path / "absent").exists()

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -52,6 +53,15 @@ def settings_from_options(store_dsn: str, store_password_file: str | None) -> St
         raise click.UsageError(str(exc)) from exc
 
 
+def open_for_reading(settings: StoreSettings) -> ClickHouseStore:
+    """A store for query and report; they never create an embedded engine directory that is not there."""
+    if settings.embedded and not Path(settings.path).is_dir():
+        raise click.ClickException(
+            f"embedded store {settings.path} does not exist: nothing has been stored there (wrong --store?)"
+        )
+    return ClickHouseStore(settings)
+
+
 def plain(value: Any) -> Any:
     """A query value as JSON/CSV can hold it."""
     if isinstance(value, IPv4Address | IPv6Address | date):
@@ -91,7 +101,7 @@ def print_table(
 def command(sql: str, *, store_dsn: str, store_password_file: str | None, fmt: str, as_json: bool) -> None:
     settings = settings_from_options(store_dsn, store_password_file)
     try:
-        with ClickHouseStore(settings) as store:
+        with open_for_reading(settings) as store:
             result = store.query(sql)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc

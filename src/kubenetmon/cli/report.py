@@ -16,11 +16,10 @@ from typing import Any
 
 import click
 
-from kubenetmon.cli.query import plain, print_table, settings_from_options, store_options
+from kubenetmon.cli.query import open_for_reading, plain, print_table, settings_from_options, store_options
 from kubenetmon.errors import StoreError
 from kubenetmon.records import rfc3339
 from kubenetmon.store.queries import REPORTS, Report, Window
-from kubenetmon.store.sink import ClickHouseStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -99,7 +98,7 @@ def command(
     window = choose_window(since, start, end, time.time())
     settings = settings_from_options(store_dsn, store_password_file)
     try:
-        with ClickHouseStore(settings) as store:
+        with open_for_reading(settings) as store:
             reports = [REPORTS[name](store, window) for name in names or REPORTS]
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,6 +7,12 @@ up with after merges anyway, at a fraction of the insert cost.
 Pure and single-threaded: no clock of its own (the caller passes `now`), no I/O. Memory is bounded by
 `FlushPolicy.max_keys`; `add` stops at the bound and says how far it got, so the server flushes and
 continues instead of growing (back-pressure reaches the agents through the server's queue).
+
+How the server drives it (one aggregator, touched only from the event loop):
+
+    taken = aggregator.add(rows, source=f"{node}/{epoch}/{seq}", now=time.monotonic())
+    # not all taken (full) or aggregator.due(now): batch = aggregator.drain(), then in a worker thread
+    # store.insert(batch, batch.token()); acknowledge the batch's sources only after it returns.
 """
 
 from __future__ import annotations
