@@ -27,13 +27,13 @@ from typing import Any
 from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.insert import InsertContext
 from clickhouse_connect.driver.rustcodec import _make_native_transform
-from tests.clickhouse_http.process import EndpointProcess
-from tests.store.rowgen import generate
 
 from kubenetmon.server.aggregate import Aggregator, FlushPolicy
 from kubenetmon.store.dsn import parse_dsn
 from kubenetmon.store.schema import COLUMN_NAMES, COLUMN_TYPES
 from kubenetmon.store.sink import ClickHouseStore
+from tests.clickhouse_http.process import EndpointProcess
+from tests.store.rowgen import generate
 
 AGENT_BATCH = 5_000
 """Rows per `Aggregator.add` call: about one agent batch."""
