@@ -13,6 +13,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "benchmarks.agent_interval",
         "conntrack -L vs our dump+parse vs a full agent interval; RSS/flow",
     ),
+    "store": (
+        "benchmarks.store",
+        "1M attributed rows: aggregation, encoding, insert into chDB and via HTTP; rows/s and RSS",
+    ),
     "transport-codec": ("benchmarks.transport_codec", "batch encode/decode per record vs JSON lines"),
     "transport-server": (
         "benchmarks.transport_server",
