@@ -71,16 +71,44 @@ AZURE = {
     "changeNumber": 1,
     "cloud": "Public",
     "values": [
-        {"name": "AzureCloud", "id": "AzureCloud",
-         "properties": {"region": "", "systemService": "", "addressPrefixes": ["2001:db8:1::/48", "192.0.2.128/26"]}},
-        {"name": "AzureCloud.westeurope", "id": "AzureCloud.westeurope",
-         "properties": {"region": "westeurope", "systemService": "", "addressPrefixes": ["2001:db8:1::/48"]}},
-        {"name": "Storage", "id": "Storage",
-         "properties": {"region": "", "systemService": "AzureStorage", "addressPrefixes": ["2001:db8:1::/48"]}},
-        {"name": "Sql.WestEurope", "id": "Sql.WestEurope",
-         "properties": {"region": "westeurope", "systemService": "AzureSQL", "addressPrefixes": ["192.0.2.192/26"]}},
+        {
+            "name": "AzureCloud",
+            "id": "AzureCloud",
+            "properties": {
+                "region": "",
+                "systemService": "",
+                "addressPrefixes": ["2001:db8:1::/48", "192.0.2.128/26"],
+            },
+        },
+        {
+            "name": "AzureCloud.westeurope",
+            "id": "AzureCloud.westeurope",
+            "properties": {
+                "region": "westeurope",
+                "systemService": "",
+                "addressPrefixes": ["2001:db8:1::/48"],
+            },
+        },
+        {
+            "name": "Storage",
+            "id": "Storage",
+            "properties": {
+                "region": "",
+                "systemService": "AzureStorage",
+                "addressPrefixes": ["2001:db8:1::/48"],
+            },
+        },
+        {
+            "name": "Sql.WestEurope",
+            "id": "Sql.WestEurope",
+            "properties": {
+                "region": "westeurope",
+                "systemService": "AzureSQL",
+                "addressPrefixes": ["192.0.2.192/26"],
+            },
+        },
     ],
-}  # fmt: skip
+}
 
 
 def dump(document: object) -> bytes:

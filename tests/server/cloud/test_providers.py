@@ -73,15 +73,21 @@ def test_identical_documents_build_one_shared_endpoint_per_cloud_region_and_serv
         (Provider.AWS, b"<html>oops</html>", "aws range file is not JSON"),
         (Provider.AWS, b"[]", "top level is list"),
         (Provider.AWS, json.dumps({"prefixes": {}}).encode(), "'prefixes' is missing or not a list"),
-        (Provider.AWS, json.dumps({"prefixes": [{"ip_prefix": "1.2.3.0/24", "region": "x"}]}).encode(),
-         "prefixes[0].service is missing"),
-        (Provider.AWS, json.dumps({"prefixes": [{"ip_prefix": "1.2.3.0/33", "region": "x", "service": "y"}]}).encode(),
-         "prefixes[0].ip_prefix = '1.2.3.0/33' is not an IP prefix"),
+        (
+            Provider.AWS,
+            json.dumps({"prefixes": [{"ip_prefix": "1.2.3.0/24", "region": "x"}]}).encode(),
+            "prefixes[0].service is missing",
+        ),
+        (
+            Provider.AWS,
+            json.dumps({"prefixes": [{"ip_prefix": "1.2.3.0/33", "region": "x", "service": "y"}]}).encode(),
+            "prefixes[0].ip_prefix = '1.2.3.0/33' is not an IP prefix",
+        ),
         (Provider.AWS, json.dumps({"prefixes": []}).encode(), "lists no prefixes"),
         (Provider.GCP, json.dumps({"prefixes": ["1.2.3.0/24"]}).encode(), "prefixes[0] is not an object"),
         (Provider.AZURE, json.dumps({"values": [{"name": "x"}]}).encode(), "values[0].properties is missing"),
     ],
-)  # fmt: skip
+)
 def test_a_file_of_the_wrong_shape_is_rejected_with_where_and_what(
     provider: Provider, data: bytes, message: str
 ) -> None:

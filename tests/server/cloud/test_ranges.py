@@ -38,9 +38,16 @@ def test_lookup_matches_a_naive_longest_prefix_scan(prefixes: list[str], address
 
 def test_nested_prefixes_resume_the_outer_value_after_the_inner_one_ends() -> None:
     table = PrefixTable([("10.0.0.0/8", "outer"), ("10.1.0.0/16", "inner"), ("10.1.2.0/24", "innermost")])
-    assert [table.lookup(ip) for ip in ("10.0.0.1", "10.1.0.1", "10.1.2.3", "10.1.3.0", "10.2.0.0", "11.0.0.0")] == [
-        "outer", "inner", "innermost", "inner", "outer", None,
-    ]  # fmt: skip
+    assert [
+        table.lookup(ip) for ip in ("10.0.0.1", "10.1.0.1", "10.1.2.3", "10.1.3.0", "10.2.0.0", "11.0.0.0")
+    ] == [
+        "outer",
+        "inner",
+        "innermost",
+        "inner",
+        "outer",
+        None,
+    ]
 
 
 def test_ipv6_and_ipv4_are_separate_spaces() -> None:
@@ -57,9 +64,12 @@ def test_a_malformed_address_matches_nothing(ip: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("10.1.2.3/8", (4, 0x0A000000, 0x0AFFFFFF)), ("192.0.2.7", (4, 0xC0000207, 0xC0000207)),
-     ("2001:db8::/127", (6, 0x20010DB8 << 96, (0x20010DB8 << 96) | 1))],
-)  # fmt: skip
+    [
+        ("10.1.2.3/8", (4, 0x0A000000, 0x0AFFFFFF)),
+        ("192.0.2.7", (4, 0xC0000207, 0xC0000207)),
+        ("2001:db8::/127", (6, 0x20010DB8 << 96, (0x20010DB8 << 96) | 1)),
+    ],
+)
 def test_parse_prefix_ignores_host_bits(text: str, parsed: tuple[int, int, int]) -> None:
     assert parse_prefix(text) == parsed
 

@@ -55,12 +55,18 @@ def good_routes(base: str) -> Routes:
 
 
 def settings(base: str, cache_dir: Path | None = None, fraction: float = 0.0) -> RefreshSettings:
-    paths = {Provider.AWS: "/aws.json", Provider.GCP: "/cloud.json", Provider.GOOGLE: "/goog.json",
-             Provider.AZURE: "/azure.html"}  # fmt: skip
+    paths = {
+        Provider.AWS: "/aws.json",
+        Provider.GCP: "/cloud.json",
+        Provider.GOOGLE: "/goog.json",
+        Provider.AZURE: "/azure.html",
+    }
     return RefreshSettings(
-        urls={p: base + path for p, path in paths.items()}, timeout_seconds=5, min_kept_fraction=fraction,
+        urls={p: base + path for p, path in paths.items()},
+        timeout_seconds=5,
+        min_kept_fraction=fraction,
         cache_dir=cache_dir,
-    )  # fmt: skip
+    )
 
 
 def refreshes(provider: Provider, outcome: RefreshOutcome) -> float:
@@ -81,8 +87,11 @@ def test_a_good_refresh_swaps_the_table_and_caches_the_files(
     assert (found.cloud, found.region, found.cloud_service) == ("aws", "us-east-1", "s3")  # type: ignore[union-attr]
     assert refresher.ranges.cloud_range("2001:db8:1::9").cloud_service == "azurestorage"  # type: ignore[union-attr]
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "aws-ip-ranges.json.gz", "azure-service-tags.json.gz", "gcp-cloud.json.gz", "google-goog.json.gz",
-    ]  # fmt: skip
+        "aws-ip-ranges.json.gz",
+        "azure-service-tags.json.gz",
+        "gcp-cloud.json.gz",
+        "google-goog.json.gz",
+    ]
 
 
 def test_start_up_uses_the_cached_files_without_any_network(
@@ -98,9 +107,12 @@ def test_start_up_uses_the_cached_files_without_any_network(
 
 @pytest.mark.parametrize(
     ("response", "outcome"),
-    [((500, b"internal error"), RefreshOutcome.FETCH_ERROR), ((200, b"<html>maintenance</html>"), RefreshOutcome.INVALID),
-     ((200, b'{"prefixes": [{"ip_prefix": "nonsense"}]}'), RefreshOutcome.INVALID)],
-)  # fmt: skip
+    [
+        ((500, b"internal error"), RefreshOutcome.FETCH_ERROR),
+        ((200, b"<html>maintenance</html>"), RefreshOutcome.INVALID),
+        ((200, b'{"prefixes": [{"ip_prefix": "nonsense"}]}'), RefreshOutcome.INVALID),
+    ],
+)
 def test_a_failed_or_garbage_download_keeps_the_previous_table_and_is_counted(
     server: tuple[str, Routes], response: tuple[int, bytes], outcome: RefreshOutcome
 ) -> None:

@@ -44,8 +44,13 @@ def test_the_documented_example_loads_and_answers_every_lookup() -> None:
     pod = inventory.endpoint_at("198.18.1.10", 0)
     assert pod is not None
     assert (pod.kind, pod.pod, pod.zone, pod.cluster, pod.app, pod.workload) == (
-        EndpointKind.POD, "web-6d5ff494fb-wvs8d", "us-east-1a", "demo", "web", "web",
-    )  # fmt: skip
+        EndpointKind.POD,
+        "web-6d5ff494fb-wvs8d",
+        "us-east-1a",
+        "demo",
+        "web",
+        "web",
+    )
     assert inventory.endpoint_at("fd00:db8:1::10", 0) is pod
     assert inventory.node("node-a") is inventory.endpoint_at("198.18.0.1", 0)
     assert inventory.service_at("198.19.0.10", 80, "tcp", 0) == "shop/web"
@@ -101,20 +106,34 @@ def test_a_missing_file_is_counted_and_keeps_the_previous_content(tmp_path: Path
     [
         ("nodes: {name: a}", "$.nodes: expected a list, got dict"),
         ("nodes:\n  - {zone: z}", "$.nodes[0].name: required key is missing"),
-        ("pods:\n  - {namespace: a, name: b, node: ghost}", "$.pods[0].node: no node called 'ghost' in $.nodes"),
+        (
+            "pods:\n  - {namespace: a, name: b, node: ghost}",
+            "$.pods[0].node: no node called 'ghost' in $.nodes",
+        ),
         ("pods:\n  - {namespace: a, name: b, colour: red}", "$.pods[0].colour: unknown key"),
-        ("pods:\n  - {namespace: a, name: b, labels: {x: 1}}", "$.pods[0].labels: expected a mapping of text to text"),
-        ("services:\n  - {namespace: a, name: b, ports: [{port: 70000}]}", "$.services[0].ports[0].port: expected a port"),
-        ("services:\n  - {namespace: a, name: b, ports: [{port: 80, protocol: icmp}]}", "$.services[0].ports[0].protocol"),
+        (
+            "pods:\n  - {namespace: a, name: b, labels: {x: 1}}",
+            "$.pods[0].labels: expected a mapping of text to text",
+        ),
+        (
+            "services:\n  - {namespace: a, name: b, ports: [{port: 70000}]}",
+            "$.services[0].ports[0].port: expected a port",
+        ),
+        (
+            "services:\n  - {namespace: a, name: b, ports: [{port: 80, protocol: icmp}]}",
+            "$.services[0].ports[0].protocol",
+        ),
         ("external:\n  - {cidr: 10.0.0.1/8}", "$.external[0].cidr: '10.0.0.1/8' is not a CIDR network"),
         ("external:\n  - {cidr: 10.0.0.0/8, flags: ['']}", "$.external[0].flags[0]: expected non-empty text"),
-        ("nodes:\n  - {name: a, addresses: [10.0.0.1]}\n  - {name: b, addresses: [10.0.0.1]}",
-         "$.nodes[1]: address 10.0.0.1 is already used by node a"),
+        (
+            "nodes:\n  - {name: a, addresses: [10.0.0.1]}\n  - {name: b, addresses: [10.0.0.1]}",
+            "$.nodes[1]: address 10.0.0.1 is already used by node a",
+        ),
         ("clusters: x", "$.clusters: unknown key"),
         ("[1, 2]", "$: expected a mapping, got list"),
         ("pods: [", "not valid YAML"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_file_is_rejected_naming_the_file_and_the_path_of_the_problem(
     tmp_path: Path, text: str, problem: str
 ) -> None:

@@ -197,27 +197,16 @@ class Attributor:
         local_away = local_scope is Scope.CLUSTER and not local_here and bool(local.node)
         remote_here = remote_scope is Scope.CLUSTER and remote.node == node
         remote_away = remote_scope is Scope.CLUSTER and not remote_here and bool(remote.node)
-        tail = (
-            local,
-            remote,
-            local_ip,
-            local_port,
-            remote_ip,
-            remote_port,
-            local_service,
-            remote_service,
-            connection_class,
-            billing_class,
-            reason,
-            flags,
-            node,
-        )
-        if out_bytes or out_packets:
-            once = counted_here(local_here, local_away, remote_here, remote_away)
-            rows.append(_new_row(AttributedRow, (*head, _OUT, *tail, once, out_bytes, out_packets)))
-        if in_bytes or in_packets:
-            once = counted_here(remote_here, remote_away, local_here, local_away)
-            rows.append(_new_row(AttributedRow, (*head, _IN, *tail, once, in_bytes, in_packets)))
+        bucket, bucket_seconds, environment, proto = head
+        for direction, sent, packets, once in (
+            (_OUT, out_bytes, out_packets, counted_here(local_here, local_away, remote_here, remote_away)),
+            (_IN, in_bytes, in_packets, counted_here(remote_here, remote_away, local_here, local_away)),
+        ):
+            if sent or packets:
+                rows.append(_new_row(AttributedRow, (
+                    bucket, bucket_seconds, environment, proto, direction, local, remote, local_ip,
+                    local_port, remote_ip, remote_port, local_service, remote_service, connection_class,
+                    billing_class, reason, flags, node, once, sent, packets)))  # fmt: skip
 
     def _outcome(
         self, placement: Placement, node_endpoint: Endpoint | None, client_scope: Scope, server_scope: Scope

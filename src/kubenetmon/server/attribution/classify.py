@@ -34,28 +34,28 @@ import enum
 from kubenetmon.records import BillingClass, ConnectionClass, Endpoint
 
 
-class Scope(enum.Enum):
-    """Where address resolution found an address."""
+class Scope(enum.IntEnum):
+    """Where address resolution found an address (an IntEnum: hashed in C on the hot path)."""
 
-    CLUSTER = "cluster"
+    CLUSTER = 0
     """A pod or node of this cluster (from the Kubernetes or static inventory)."""
-    INVENTORY = "inventory"
+    INVENTORY = 1
     """A static-inventory external entry (VM, database, subnet, NAT gateway)."""
-    PEERED = "peered"
+    PEERED = 2
     """A configured peered range (known region, maybe zone)."""
-    PRIVATE = "private"
+    PRIVATE = 3
     """A configured private range, nothing more."""
-    HOST_LOCAL = "host-local"
+    HOST_LOCAL = 4
     """Loopback or link-local: never leaves the host or its link."""
-    SPECIAL = "special"
+    SPECIAL = 5
     """Multicast, unspecified or broadcast."""
-    CLOUD = "cloud"
+    CLOUD = 6
     """A published cloud provider range."""
-    PUBLIC = "public"
+    PUBLIC = 7
     """Any other address."""
-    SERVICE = "service"
+    SERVICE = 8
     """A Service address whose backend is not visible."""
-    UNKNOWN = "unknown"
+    UNKNOWN = 9
 
 
 class BillingReason(enum.StrEnum):

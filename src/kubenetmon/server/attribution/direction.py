@@ -18,19 +18,19 @@ from __future__ import annotations
 import enum
 
 
-class Placement(enum.Enum):
-    """How a flow's endpoints relate to the node that observed it."""
+class Placement(enum.IntEnum):
+    """How a flow's endpoints relate to the node that observed it (an IntEnum: hashed in C)."""
 
-    CLIENT_LOCAL = "client-local"
+    CLIENT_LOCAL = 0
     """The client (orig source) is on the node; also when both are (same-node flow: one entry)."""
-    SERVER_LOCAL = "server-local"
+    SERVER_LOCAL = 1
     """Only the server (reply source, the real backend) is on the node."""
-    PROXIED = "proxied"
+    PROXIED = 2
     """Neither is, but the node source-NATed the flow to its own address (NodePort or LoadBalancer
     ingress with externalTrafficPolicy Cluster, hairpins): the node is an endpoint of two legs."""
-    FORWARDED_CLIENT = "forwarded-client"
+    FORWARDED_CLIENT = 3
     """Neither is and the node only forwarded the flow; the client is reported as local."""
-    FORWARDED_SERVER = "forwarded-server"
+    FORWARDED_SERVER = 4
     """As FORWARDED_CLIENT, with the server reported as local because it is a pod and the client is not."""
 
 

