@@ -70,8 +70,11 @@ class Attribution(NamedTuple):
     outcome: Outcome
 
 
-_Side = tuple[Endpoint, Scope, str, int]
-"""An endpoint, the scope it was found in, and its address and port as seen."""
+_Side = tuple[Endpoint, Scope, str, int, bool, bool]
+"""An endpoint, the scope it was found in, its address and port as seen, whether it is a cluster endpoint
+on the observing node, and whether it is one on another node (see direction.counted_here)."""
+_Head = tuple[int, int, str, str, str]
+"""bucket start, bucket seconds, environment, protocol, observing node: the same for every row of a record."""
 _Leg = tuple[_Side, _Side, str, str, tuple[int, int], tuple[int, int]]
 """(local, remote, local_service, remote_service, (out bytes, packets), (in bytes, packets))."""
 
@@ -96,6 +99,7 @@ class Attributor:
             for p in settings.peered_ranges
         )
         self._proto = dict(PROTO_NAMES)
+        self._bucket, self._environment = settings.bucket_seconds, settings.environment
         self._placed: dict[Endpoint, Endpoint] = {}
         self._planned: dict[str, tuple[Endpoint, Scope] | None] = {}
         self._unknown_nodes: dict[str, Endpoint] = {}
@@ -104,100 +108,81 @@ class Attributor:
         """The rows `record` stands for (zero to four) and the outcome to count."""
         r = record
         if not (r.orig_bytes or r.orig_packets or r.reply_bytes or r.reply_packets):
-            return Attribution([], Outcome.EMPTY)
+            return _new_row(Attribution, ([], Outcome.EMPTY))
         when, node = r.start, r.node
-        proto = self._proto.get(r.proto) or str(r.proto)
-        client, client_scope = self._resolve(r.orig_src, when)
-        server, server_scope = self._resolve(r.reply_src, when)
-        dnat = r.orig_dst != r.reply_src or r.orig_dport != r.reply_sport
-        snat = r.reply_dst != r.orig_src or r.reply_dport != r.orig_sport
-        addressed = (self._service_at(r.orig_dst, r.orig_dport, proto, when) or "") if dnat else ""
-        if server_scope is not Scope.CLUSTER and not dnat:
-            addressed = self._service_at(r.reply_src, r.reply_sport, proto, when) or ""
-            if addressed and server_scope is not Scope.INVENTORY:
-                server, server_scope = _SERVICE, Scope.SERVICE
-        client_here = client_scope is Scope.CLUSTER and client.node == node
-        server_here = server_scope is Scope.CLUSTER and server.node == node
-        node_endpoint = self._node(node)
-        snat_to_node = False
-        if snat and not (client_here or server_here):
-            translated, translated_scope = self._resolve(r.reply_dst, when)
-            snat_to_node = translated_scope is Scope.CLUSTER and translated.node == node
-        placement = place(
-            client_here,
-            server_here,
-            snat_to_node,
-            client.kind is EndpointKind.POD,
-            server.kind is EndpointKind.POD,
+        orig_src, orig_dst, orig_sport, orig_dport = r.orig_src, r.orig_dst, r.orig_sport, r.orig_dport
+        reply_src, reply_dst, reply_sport, reply_dport = (
+            r.reply_src,
+            r.reply_dst,
+            r.reply_sport,
+            r.reply_dport,
         )
-        client_side: _Side = (client, client_scope, r.orig_src, r.orig_sport)
-        server_side: _Side = (server, server_scope, r.reply_src, r.reply_sport)
+        proto = self._proto.get(r.proto) or str(r.proto)
+        client, client_scope = self._resolve(orig_src, when)
+        server, server_scope = self._resolve(reply_src, when)
+        dnat = orig_dst != reply_src or orig_dport != reply_sport
+        snat = reply_dst != orig_src or reply_dport != orig_sport
+        addressed = (self._service_at(orig_dst, orig_dport, proto, when) or "") if dnat else ""
+        if server_scope is not _CLUSTER and not dnat:
+            addressed = self._service_at(reply_src, reply_sport, proto, when) or ""
+            if addressed and server_scope is not _INVENTORY:
+                server, server_scope = _SERVICE, Scope.SERVICE
+        client_cluster, server_cluster = client_scope is _CLUSTER, server_scope is _CLUSTER
+        client_here = client_cluster and client.node == node
+        server_here = server_cluster and server.node == node
+        node_endpoint = self._node(node)
+        if client_here:  # by far the most common case, decided without a call
+            placement = _CLIENT_LOCAL
+        else:
+            snat_to_node = snat and not server_here and self._is_on_node(reply_dst, when, node)
+            is_pod = (client.kind is EndpointKind.POD, server.kind is EndpointKind.POD)
+            placement = place(client_here, server_here, snat_to_node, *is_pod)
+        client_away = client_cluster and not client_here and client.node != ""
+        server_away = server_cluster and not server_here and server.node != ""
+        client_side: _Side = (client, client_scope, orig_src, orig_sport, client_here, client_away)
+        server_side: _Side = (server, server_scope, reply_src, reply_sport, server_here, server_away)
         forward, backward = (r.orig_bytes, r.orig_packets), (r.reply_bytes, r.reply_packets)
-        legs: tuple[_Leg, ...]
-        if placement is Placement.CLIENT_LOCAL or placement is Placement.FORWARDED_CLIENT:
-            legs = ((client_side, server_side, "", addressed, forward, backward),)
+        bucket = self._bucket
+        head = (int(when // bucket) * bucket, bucket, self._environment, proto, node)
+        flags, same_node = _FLAGS[dnat, snat, placement], client_here and server_here
+        rows: list[AttributedRow] = []
+        if placement is _CLIENT_LOCAL or placement is Placement.FORWARDED_CLIENT:
+            self._emit(
+                rows, head, (client_side, server_side, "", addressed, forward, backward), flags, same_node
+            )
         elif placement is Placement.PROXIED:
             me = self._placed_node(node, node_endpoint)
-            legs = (
-                (
-                    (me, Scope.CLUSTER, r.orig_dst, r.orig_dport),
-                    client_side,
-                    addressed,
-                    "",
-                    backward,
-                    forward,
-                ),
-                (
-                    (me, Scope.CLUSTER, r.reply_dst, r.reply_dport),
-                    server_side,
-                    "",
-                    addressed,
-                    forward,
-                    backward,
-                ),
-            )
+            front: _Side = (me, _CLUSTER, orig_dst, orig_dport, True, False)
+            back: _Side = (me, _CLUSTER, reply_dst, reply_dport, True, False)
+            self._emit(rows, head, (front, client_side, addressed, "", backward, forward), flags, False)
+            self._emit(rows, head, (back, server_side, "", addressed, forward, backward), flags, False)
         else:
-            backend_of = addressed or self._service_of_backend(r.reply_src, r.reply_sport, proto, when) or ""
-            legs = ((server_side, client_side, backend_of, "", backward, forward),)
-        rows: list[AttributedRow] = []
-        head = (
-            int(r.start // self.settings.bucket_seconds) * self.settings.bucket_seconds,
-            self.settings.bucket_seconds,
-            self.settings.environment,
-            proto,
-        )
-        for leg in legs:
+            backend_of = addressed or self._service_of_backend(reply_src, reply_sport, proto, when) or ""
             self._emit(
-                rows,
-                node,
-                head,
-                leg,
-                flags=_FLAGS[dnat, snat, placement],
-                same_node=client_here and server_here,
+                rows, head, (server_side, client_side, backend_of, "", backward, forward), flags, same_node
             )
-        return Attribution(rows, self._outcome(placement, node_endpoint, client_scope, server_scope))
+        return _new_row(
+            Attribution, (rows, self._outcome(placement, node_endpoint, client_scope, server_scope))
+        )
 
     def _emit(
-        self,
-        rows: list[AttributedRow],
-        node: str,
-        head: tuple[int, int, str, str],
-        leg: _Leg,
-        *,
-        flags: tuple[str, ...],
-        same_node: bool,
+        self, rows: list[AttributedRow], head: _Head, leg: _Leg, flags: tuple[str, ...], same_node: bool
     ) -> None:
-        (local, local_scope, local_ip, local_port), (remote, remote_scope, remote_ip, remote_port) = leg[:2]
-        local_service, remote_service, (out_bytes, out_packets), (in_bytes, in_packets) = leg[2:]
+        (
+            local_side,
+            remote_side,
+            local_service,
+            remote_service,
+            (out_bytes, out_packets),
+            (in_bytes, in_packets),
+        ) = leg
+        local, _, local_ip, local_port, local_here, local_away = local_side
+        remote, remote_scope, remote_ip, remote_port, remote_here, remote_away = remote_side
         reason = classify(local, remote, remote_scope, same_node)
         connection_class, billing_class = CLASSES[reason]
         if local.flags or remote.flags:
             flags = tuple(sorted({*flags, *local.flags, *remote.flags}))
-        local_here = local_scope is Scope.CLUSTER and local.node == node
-        local_away = local_scope is Scope.CLUSTER and not local_here and bool(local.node)
-        remote_here = remote_scope is Scope.CLUSTER and remote.node == node
-        remote_away = remote_scope is Scope.CLUSTER and not remote_here and bool(remote.node)
-        bucket, bucket_seconds, environment, proto = head
+        bucket, bucket_seconds, environment, proto, node = head
         for direction, sent, packets, once in (
             (_OUT, out_bytes, out_packets, counted_here(local_here, local_away, remote_here, remote_away)),
             (_IN, in_bytes, in_packets, counted_here(remote_here, remote_away, local_here, local_away)),
@@ -207,6 +192,11 @@ class Attributor:
                     bucket, bucket_seconds, environment, proto, direction, local, remote, local_ip,
                     local_port, remote_ip, remote_port, local_service, remote_service, connection_class,
                     billing_class, reason, flags, node, once, sent, packets)))  # fmt: skip
+
+    def _is_on_node(self, ip: str, when: float, node: str) -> bool:
+        """Whether `ip` is an address of a pod or node on `node` (the SNAT address test for proxied flows)."""
+        found, scope = self._resolve(ip, when)
+        return scope is Scope.CLUSTER and found.node == node
 
     def _outcome(
         self, placement: Placement, node_endpoint: Endpoint | None, client_scope: Scope, server_scope: Scope
@@ -222,7 +212,9 @@ class Attributor:
         found = self._endpoint_at(ip, when)
         if found is not None:
             if found.kind in _CLUSTER_KINDS:
-                return self._with_defaults(found), Scope.CLUSTER
+                if not (found.cloud and found.region and found.cluster):
+                    found = self._with_defaults(found)
+                return found, Scope.CLUSTER
             return found, Scope.INVENTORY
         found = self._external(ip)
         if found is not None:
@@ -286,6 +278,8 @@ class Attributor:
         return unknown
 
 
+# Hot-path aliases: a module global is one dictionary lookup, an enum member two.
+_CLUSTER, _INVENTORY, _CLIENT_LOCAL = Scope.CLUSTER, Scope.INVENTORY, Placement.CLIENT_LOCAL
 _PRIVATE = Endpoint(EndpointKind.PRIVATE)
 _HOST_LOCAL = Endpoint(EndpointKind.PRIVATE)
 _INTERNET = Endpoint(EndpointKind.INTERNET)
