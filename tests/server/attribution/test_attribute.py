@@ -225,3 +225,19 @@ def test_row_prefix_is_an_aggregation_key_and_the_last_two_fields_are_the_counte
     assert row[-2:] == (1000, 10)
     assert row._fields[-2:] == ("bytes", "packets")
     assert SETTINGS.environment == row.environment
+
+
+def test_same_node_hairpin_through_a_service_is_one_same_node_flow_with_both_nat_flags() -> None:
+    # a1 -> VIP -> a2 on the same node, masqueraded to the node's bridge address (kernel facts section 5).
+    rows = rows_of(record("node-a", (A1, 54594, VIP, 80), (A2, 8080, NODE_A, 54594)))
+    assert {(row.local.pod, row.remote.pod, row.flags, row.billing_reason) for row in rows} == {
+        ("a1", "a2", ("dnat", "snat"), "same-node")
+    }
+    assert once(rows) == 1300
+
+
+def test_addresses_that_are_not_addresses_are_unknown_rather_than_an_error() -> None:
+    result = attributor().attribute(record("node-a", (A1, 1, "not-an-ip", 2), ("not-an-ip", 2, A1, 1)))
+    assert {(row.remote.kind, row.billing_reason) for row in result.rows} == {
+        (EndpointKind.UNKNOWN, "remote-unknown")
+    }

@@ -121,6 +121,8 @@ def classify(local: Endpoint, remote: Endpoint, scope: Scope, same_node: bool) -
     """
     if same_node:
         return BillingReason.SAME_NODE
+    if scope is Scope.CLUSTER:
+        return _placement(local, remote, scope)
     fixed = _FIXED.get(scope)
     if fixed is not None:
         return fixed
