@@ -210,6 +210,11 @@ class IngestLog:
         return self._log.next_position
 
     @property
+    def durable_end(self) -> int:
+        """Every batch below this position is durable (and may be read by the flusher)."""
+        return self._synced
+
+    @property
     def pending_bytes(self) -> int:
         """Bytes of buffered batches not yet stored."""
         return self._log.pending_bytes
@@ -291,7 +296,7 @@ class IngestLog:
         """
         now = time.time()
         self._book.prune(now, self.BOOK_MAX_AGE)
-        _write_atomically(self._book_path, self._book.to_json())
+        write_atomically(self._book_path, self._book.to_json())
         with self._lock:
             self._log.commit(position)
 
@@ -305,11 +310,12 @@ def _server_id(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     server_id = secrets.token_hex(8)
-    _write_atomically(path, server_id)
+    write_atomically(path, server_id)
     return server_id
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a crash leaves either the old or the new content, durably."""
     temporary = path.with_suffix(path.suffix + ".tmp")
     with temporary.open("w") as handle:
         handle.write(text)
