@@ -306,6 +306,8 @@ class Endpoint:
     workload_kind: str = ""
     cloud_service: str = ""
     """For remote endpoints: the cloud service (s3, googlecloud, azurestorage, ...) its range belongs to."""
+    flags: tuple[str, ...] = ()
+    """Connection flags every row with this endpoint carries (e.g. 'nat-gateway')."""
 
 
 class AttributedRow(NamedTuple):

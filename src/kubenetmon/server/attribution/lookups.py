@@ -7,6 +7,7 @@ benchmark needs no API server.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from kubenetmon.records import Endpoint
@@ -54,3 +55,75 @@ class ExternalLookup(Protocol):
     def cloud_range(self, ip: str) -> Endpoint | None:
         """The longest-prefix match of `ip` in the loaded cloud ranges (cloud, region, service)."""
         ...
+
+
+class ExternalEntries(Protocol):
+    """The half of ExternalLookup a static inventory answers."""
+
+    def external(self, ip: str) -> Endpoint | None:
+        """The most specific static-inventory entry for `ip`, or None."""
+        ...
+
+
+class CloudRangeSource(Protocol):
+    """The half of ExternalLookup a cloud range table answers."""
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """The longest-prefix match of `ip` in the loaded cloud ranges, or None."""
+        ...
+
+
+class Nothing:
+    """Knows nothing: every lookup answers None. For a server without a static inventory or cloud
+    ranges, and for tests that exercise attribution with no inventory at all."""
+
+    def endpoint_at(self, ip: str, when: float) -> Endpoint | None:
+        """None."""
+        return None
+
+    def node(self, name: str) -> Endpoint | None:
+        """None."""
+        return None
+
+    def service_at(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """None."""
+        return None
+
+    def service_of_backend(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """None."""
+        return None
+
+    def external(self, ip: str) -> Endpoint | None:
+        """None."""
+        return None
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """None."""
+        return None
+
+
+class ExternalSources:
+    """An ExternalLookup made of a static inventory's entries and a cloud range table."""
+
+    __slots__ = ("_entries", "_ranges")
+
+    def __init__(self, entries: ExternalEntries, ranges: CloudRangeSource) -> None:
+        self._entries = entries
+        self._ranges = ranges
+
+    def external(self, ip: str) -> Endpoint | None:
+        """The static inventory's answer."""
+        return self._entries.external(ip)
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """The cloud range table's answer."""
+        return self._ranges.cloud_range(ip)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """Everything attribution may ask of the world, in one bundle."""
+
+    endpoints: EndpointLookup
+    services: ServiceLookup
+    external: ExternalLookup
