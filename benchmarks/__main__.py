@@ -13,6 +13,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "benchmarks.agent_interval",
         "conntrack -L vs our dump+parse vs a full agent interval; RSS/flow",
     ),
+    "attribution": (
+        "benchmarks.attribution",
+        "1M records vs 5k nodes / 50k pods / 5k services + cloud ranges, one core: records/s, RSS",
+    ),
+    "cloud-lookup": ("benchmarks.cloud_lookup", "cloud range lookups: bisect table vs per-length dicts"),
     "store": (
         "benchmarks.store",
         "1M attributed rows: aggregation, encoding, insert into chDB and via HTTP; rows/s and RSS",

@@ -184,19 +184,17 @@ class Attributor:
         if local.flags or remote.flags:
             flags = tuple(sorted({*flags, *local.flags, *remote.flags}))
         bucket, bucket_seconds, environment, proto, node = head
+        middle = (local, remote, local_ip, local_port, remote_ip, remote_port, local_service, remote_service,
+                  connection_class, billing_class, reason, flags, node)  # fmt: skip
         # `sender_here or counted_here(...)` skips the call in the common case (a sender on the node counts).
         if out_bytes or out_packets:
             once = local_here or counted_here(local_here, local_away, remote_here, remote_away)
-            rows.append(_new_row(AttributedRow, (bucket, bucket_seconds, environment, proto, _OUT, local,
-                remote, local_ip, local_port, remote_ip, remote_port, local_service, remote_service,
-                connection_class, billing_class, reason, flags, node, once, out_bytes,
-                out_packets)))  # fmt: skip
+            row = (bucket, bucket_seconds, environment, proto, _OUT, *middle, once, out_bytes, out_packets)
+            rows.append(_new_row(AttributedRow, row))
         if in_bytes or in_packets:
             once = remote_here or counted_here(remote_here, remote_away, local_here, local_away)
-            rows.append(_new_row(AttributedRow, (bucket, bucket_seconds, environment, proto, _IN, local,
-                remote, local_ip, local_port, remote_ip, remote_port, local_service, remote_service,
-                connection_class, billing_class, reason, flags, node, once, in_bytes,
-                in_packets)))  # fmt: skip
+            row = (bucket, bucket_seconds, environment, proto, _IN, *middle, once, in_bytes, in_packets)
+            rows.append(_new_row(AttributedRow, row))
 
     def _is_on_node(self, ip: str, when: float, node: str) -> bool:
         """Whether `ip` is an address of a pod or node on `node` (the SNAT address test for proxied flows)."""
