@@ -94,6 +94,10 @@ class KubeInventory:
         """Per kind: listed yet, objects, lists so far, resourceVersion, the latest error."""
         return {kind: informer.status for kind, informer in self._informers.items()}
 
+    def known(self, kind: str) -> dict[str, str]:
+        """uid -> resourceVersion of every object of `kind` ("pods", ...) the informer currently knows."""
+        return self._informers[kind].snapshot()
+
     async def start(self) -> None:
         """Load credentials and start the informers; returns at once (see `wait_ready`)."""
         if self._client is None:

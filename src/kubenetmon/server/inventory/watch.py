@@ -126,13 +126,24 @@ class Informer(Generic[T]):
         self.client = client
         self.resource = resource
         self.settings = settings or WatchSettings()
-        self.status = InformerStatus()
+        self._status = InformerStatus()
         self._parse = parse
         self._rand = rand
         self._sleep = sleep
         self._versions: dict[str, str] = {}
         """uid -> resourceVersion of every object delivered and not deleted."""
         self._kind = resource.plural
+        self._event_counters = {
+            kind: metrics.EVENTS.labels(self._kind, kind)
+            for kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
+        }
+        metrics.OBJECTS.labels(self._kind).set_function(lambda: len(self._versions))
+
+    @property
+    def status(self) -> InformerStatus:
+        """What the informer has done so far (objects counted now)."""
+        self._status.objects = len(self._versions)
+        return self._status
 
     async def events(self) -> AsyncGenerator[Event[T], None]:
         """The event stream; it ends only when the consumer stops iterating or the task is cancelled."""
@@ -166,11 +177,16 @@ class Informer(Generic[T]):
 
     def _failed(self, exc: ApiError) -> None:
         metrics.ERRORS.labels(self._kind, type(exc).__name__).inc()
-        self.status.last_error = str(exc)
+        self._status.last_error = str(exc)
+
+    def snapshot(self) -> dict[str, str]:
+        """uid -> resourceVersion of every object delivered and not deleted: the informer's view of
+        the collection, comparable with a fresh list."""
+        return dict(self._versions)
 
     @property
     def _rv(self) -> str:
-        return self.status.resource_version
+        return self._status.resource_version
 
     def _retry_in(self, exc: ApiError, attempt: int) -> float:
         settings = self.settings
@@ -183,7 +199,7 @@ class Informer(Generic[T]):
         return delay
 
     async def _list(self) -> AsyncGenerator[Event[T], None]:
-        reason = "relist" if self.status.listed else "initial"
+        reason = "relist" if self._status.listed else "initial"
         started = time.monotonic()
         seen: set[str] = set()
         params = {"limit": str(self.settings.page_size)}
@@ -205,7 +221,7 @@ class Informer(Generic[T]):
             del self._versions[uid]
             yield Deleted(uid)
         seconds = time.monotonic() - started
-        self.status.resource_version = str(meta.get("resourceVersion") or "")
+        self._status.resource_version = str(meta.get("resourceVersion") or "")
         self._record_list(reason)
         log.info(
             "%s: listed %d objects in %d pages in %.1f s (resourceVersion %s, %s)",
@@ -219,12 +235,10 @@ class Informer(Generic[T]):
         yield Listed(objects=len(seen), seconds=seconds, relist=reason != "initial")
 
     def _record_list(self, reason: str) -> None:
-        status = self.status
+        status = self._status
         status.listed, status.lists, status.last_error = True, status.lists + 1, ""
-        status.objects = len(self._versions)
         metrics.LISTS.labels(self._kind, reason).inc()
         metrics.LISTED.labels(self._kind).set(1)
-        metrics.OBJECTS.labels(self._kind).set(len(self._versions))
 
     async def _watch(self) -> AsyncGenerator[Event[T], None]:
         settings = self.settings
@@ -239,7 +253,7 @@ class Informer(Generic[T]):
                 event = self._apply(_decode(line, f"watch {self._kind}"))
                 if event is not None:
                     yield event
-        self.status.last_error = ""
+        self._status.last_error = ""
 
     def _apply(self, message: Mapping[str, Any]) -> Event[T] | None:
         kind = message.get("type")
@@ -248,21 +262,20 @@ class Informer(Generic[T]):
             raise MalformedResponse(f"watch {self._kind}: event {kind!r} without an object")
         if kind == "ERROR":
             raise status_error(int(obj.get("code") or 0), obj, "watch", self.resource, self.client.host)
-        metrics.EVENTS.labels(self._kind, str(kind)).inc()
+        counter = self._event_counters.get(str(kind))
+        (counter or metrics.EVENTS.labels(self._kind, str(kind))).inc()
         meta = obj.get("metadata") or {}
         version = meta.get("resourceVersion")
         if not version:
             raise MalformedResponse(f"watch {self._kind}: {kind} event without metadata.resourceVersion")
-        self.status.resource_version = version
-        self.status.last_error = ""
+        self._status.resource_version = version
+        self._status.last_error = ""
         if kind in ("ADDED", "MODIFIED"):
             return self._upsert(obj, None)
         if kind == "DELETED":
             uid = meta.get("uid")
             if uid in self._versions:
                 del self._versions[uid]
-                metrics.OBJECTS.labels(self._kind).set(len(self._versions))
-                self.status.objects = len(self._versions)
                 return Deleted(uid)
             return None
         if kind != "BOOKMARK":
@@ -289,8 +302,6 @@ class Informer(Generic[T]):
             )
             return None
         self._versions[uid] = version
-        self.status.objects = len(self._versions)
-        metrics.OBJECTS.labels(self._kind).set(len(self._versions))
         return Upserted(parsed)
 
 
