@@ -32,7 +32,7 @@ CHART_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods", "nodes", "services"], "verbs": ["list", "watch"]},
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
 ]
-FAST = WatchSettings(read_timeout=20, backoff_initial=0.2, backoff_max=2)
+FAST = WatchSettings(read_timeout=75, backoff_initial=0.2, backoff_max=2)
 
 
 class ShiftedClock:
@@ -265,7 +265,7 @@ async def test_a_forced_410_relists_and_delivers_what_was_missed(
 ) -> None:
     ns, net = kube_namespace, unique_subnet()
     # A slow first retry leaves time to change things while the informer is disconnected.
-    watch = WatchSettings(read_timeout=20, backoff_initial=4, backoff_max=4)
+    watch = WatchSettings(read_timeout=75, backoff_initial=4, backoff_max=4)
     inventory = KubeInventory(KubeInventorySettings(credentials=admin(kube_control_plane), watch=watch))
     deliveries = Deliveries(inventory)
     await inventory.start()
@@ -298,7 +298,7 @@ async def test_a_server_side_watch_timeout_resumes_without_relisting(
     kube_control_plane: ControlPlane, kube_namespace: str, cluster: ClusterApi
 ) -> None:
     ns, ip = kube_namespace, f"{unique_subnet()}.5"
-    watch = WatchSettings(watch_timeout=1, read_timeout=20, backoff_initial=0.2)
+    watch = WatchSettings(watch_timeout=1, read_timeout=75, backoff_initial=0.2)
     async with running(admin(kube_control_plane), watch=watch) as inventory:
         await asyncio.sleep(3)
         await cluster.create_pod(ns, manifests.pod("late", ns, ips=(ip,)))

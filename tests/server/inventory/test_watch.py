@@ -151,6 +151,20 @@ async def test_an_http_410_when_starting_the_watch_relists(api: CannedApi, infor
     assert informer.status.lists == 2
 
 
+async def test_repeated_410s_right_after_relisting_back_off_instead_of_hammering_the_server(
+    api: CannedApi, informer: Informer[Pod], sleeps: Sleeps
+) -> None:
+    for version in ("10", "20", "30"):
+        api.lists[PATH].append(ListReply([pod("a", "5")], resource_version=version))
+        api.watches[PATH].append(WatchReply([gone()]))
+    api.lists[PATH].append(ListReply([pod("a", "5")], resource_version="40"))
+    api.watches[PATH].append(WatchReply([event("ADDED", pod("b", "41"))], hang=True))
+    events = await take(informer, 6)
+    assert names(events) == ["+a@Running", "listed", "relisted", "relisted", "relisted", "+b@Running"]
+    assert len(sleeps.delays) == 2  # the first 410 relists at once, the next ones wait
+    assert sleeps.delays[1] > sleeps.delays[0]
+
+
 async def test_a_garbage_line_reconnects_from_the_last_good_resource_version_without_relisting(
     api: CannedApi, informer: Informer[Pod], sleeps: Sleeps
 ) -> None:

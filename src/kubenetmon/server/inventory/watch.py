@@ -147,7 +147,8 @@ class Informer(Generic[T]):
 
     async def events(self) -> AsyncGenerator[Event[T], None]:
         """The event stream; it ends only when the consumer stops iterating or the task is cancelled."""
-        attempt = 0
+        attempt = 0  # failures since the last success, for the backoff
+        gone = 0  # 410s since a watch last delivered something: a server compacting faster than we list
         must_list = True
         while True:
             try:
@@ -159,16 +160,18 @@ class Informer(Generic[T]):
                     attempt = 0
                 async with aclosing(self._watch()) as watching:
                     async for event in watching:
-                        attempt = 0
+                        attempt = gone = 0
                         yield event
+                gone = 0
                 log.debug("%s: watch ended by the server; resuming from %s", self._kind, self._rv)
             except ResourceGone as exc:
                 self._failed(exc)
-                if must_list:  # the list itself outlived the server's history: pause before the next
-                    await self._sleep(self._retry_in(exc, attempt))
+                if must_list or gone:  # the list itself outlived the server's history: pause first
+                    await self._sleep(self._retry_in(exc, max(attempt, gone)))
                     attempt += 1
                 else:
                     log.info("%s: resourceVersion %s expired (410 Gone); relisting", self._kind, self._rv)
+                gone += 1
                 must_list = True
             except ApiError as exc:
                 self._failed(exc)
