@@ -18,6 +18,7 @@ import pytest
 
 from kubenetmon.errors import InventoryError
 from kubenetmon.records import EndpointKind, rfc3339
+from kubenetmon.server.inventory import metrics
 from kubenetmon.server.inventory.cluster import KubeInventory, KubeInventorySettings
 from kubenetmon.server.inventory.index import ClusterIdentity
 from kubenetmon.server.inventory.kube import Credentials
@@ -309,6 +310,24 @@ async def test_a_server_side_watch_timeout_resumes_without_relisting(
             "services": 1,
             "endpointslices": 1,
         }
+
+
+@pytest.mark.slow
+async def test_bookmarks_keep_a_quiet_watch_alive_within_the_read_timeout(
+    kube_control_plane: ControlPlane,
+) -> None:
+    """The API server sends a bookmark about once a minute on a quiet watch; a read timeout above
+    that (the default is 90 s, 70 s here) never mistakes a quiet watch for a dead one."""
+    bookmarks = metrics.EVENTS.labels("pods", "BOOKMARK")
+    stalls = metrics.ERRORS.labels("pods", "WatchStalled")
+    before_bookmarks, before_stalls = bookmarks._value.get(), stalls._value.get()
+    watch = WatchSettings(watch_timeout=300, read_timeout=70)
+    async with running(admin(kube_control_plane), watch=watch) as inventory:
+        listed_at = inventory.status()["pods"].resource_version
+        await eventually(lambda: bookmarks._value.get() > before_bookmarks, within=80, what="a bookmark")
+        assert stalls._value.get() == before_stalls
+        assert inventory.status()["pods"].resource_version != listed_at
+        assert inventory.status()["pods"].lists == 1
 
 
 async def test_a_service_account_with_only_list_and_watch_runs_the_inventory(
