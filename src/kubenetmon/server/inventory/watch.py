@@ -22,11 +22,12 @@ gap is one delete and one add. A malformed object is skipped and counted; the st
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -210,9 +211,10 @@ class Informer(Generic[T]):
         while True:
             body = await self.client.list_page(self.resource, params, self.settings.list_timeout)
             pages += 1
-            page = _decode(body, f"list {self._kind}")
-            for item in page.get("items") or ():
-                event = self._upsert(item, seen)
+            with _gc_paused():
+                page = _decode(body, f"list {self._kind}")
+                events = [self._upsert(item, seen) for item in page.get("items") or ()]
+            for event in events:
                 if event is not None:
                     yield event
             meta = page.get("metadata") or {}
@@ -306,6 +308,24 @@ class Informer(Generic[T]):
             return None
         self._versions[uid] = version
         return Upserted(parsed)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a list page is decoded and parsed.
+
+    A page of 500 pods is ~100,000 new dicts and lists; each allocation burst triggers collections
+    that also traverse everything the inventory already holds, which made decoding 3x slower than
+    the JSON parse itself. The page's objects form no cycles (JSON cannot), so nothing is lost by
+    deferring collection for the few tens of milliseconds a page takes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _decode(data: bytes, what: str) -> dict[str, Any]:
