@@ -243,6 +243,21 @@ def test_a_running_pod_that_completes_hands_its_address_to_the_next_pod(
     assert _pod_at(index, "198.18.1.10", T0 + 160) == "web"
 
 
+def test_late_entries_of_a_deleted_pod_beat_a_job_that_completed_before_it(
+    index: InventoryIndex, clock: Clock
+) -> None:
+    raw = manifests.pod("job-run", "shop", ips=("198.18.1.10",), started=at(0))
+    index.upsert_pod(parse_pod(raw))
+    clock.now = T0 + 100
+    raw["status"]["phase"] = "Succeeded"
+    index.upsert_pod(parse_pod(raw))  # the job's pod object stays in the API
+    old = add_pod(index, "web", "198.18.1.10", started=at(200))
+    clock.now = T0 + 300
+    index.delete_pod(old)
+    assert _pod_at(index, "198.18.1.10", T0 + 350) == "web"
+    assert _pod_at(index, "198.18.1.10", T0 + 50) == "job-run"
+
+
 def test_a_completed_pod_still_in_the_api_keeps_its_tenure_past_the_grace_period(
     index: InventoryIndex, clock: Clock
 ) -> None:
