@@ -18,6 +18,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "1M records vs 5k nodes / 50k pods / 5k services + cloud ranges, one core: records/s, RSS",
     ),
     "cloud-lookup": ("benchmarks.cloud_lookup", "cloud range lookups: bisect table vs per-length dicts"),
+    "inventory": ("benchmarks.inventory", "50k pods through the informer's parse path: sync time, memory"),
+    "inventory-apiserver": (
+        "benchmarks.inventory_apiserver",
+        "50k pods in a real kube-apiserver: sync time vs a plain list, memory",
+    ),
     "store": (
         "benchmarks.store",
         "1M attributed rows: aggregation, encoding, insert into chDB and via HTTP; rows/s and RSS",
