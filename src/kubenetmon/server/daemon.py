@@ -29,18 +29,11 @@ from typing import Any
 from aiohttp import web
 
 from kubenetmon import status_http
-from kubenetmon.errors import PermanentStoreError, StoreError
+from kubenetmon.errors import InventoryError, PermanentStoreError, StoreError
 from kubenetmon.records import Batch
 from kubenetmon.server import metrics
 from kubenetmon.server.attribution.attribute import Attributor
-from kubenetmon.server.attribution.lookups import (
-    EndpointLookup,
-    ExternalSources,
-    FirstAnswer,
-    Lookups,
-    Nothing,
-    ServiceLookup,
-)
+from kubenetmon.server.attribution.lookups import ExternalSources, FirstAnswer, Inventory, Lookups, Nothing
 from kubenetmon.server.cloud.refresh import RangeRefresher
 from kubenetmon.server.flusher import Flusher
 from kubenetmon.server.ingest import IngestLog
@@ -135,11 +128,14 @@ class ServerDaemon:
         await self.flow_server.start()
 
     def _lookups(self, refresher: RangeRefresher) -> Lookups:
-        sources: list[Any] = [s for s in (self.kube and self.kube.index, self.static) if s is not None]
-        endpoints: EndpointLookup = sources[0] if len(sources) == 1 else FirstAnswer(sources)
-        services: ServiceLookup = endpoints  # both sources answer both questions
+        sources: list[Inventory] = []
+        if self.kube is not None:
+            sources.append(self.kube.index)
+        if self.static is not None:
+            sources.append(self.static)
+        inventory = sources[0] if len(sources) == 1 else FirstAnswer(sources)
         external = ExternalSources(self.static or Nothing(), refresher.ranges)
-        return Lookups(endpoints, services, external)
+        return Lookups(inventory, inventory, external)
 
     async def main_loop(self) -> None:
         """Wait for a stop request or for a root task to end; a task ending is a failure."""
@@ -152,7 +148,9 @@ class ServerDaemon:
             if task is stop:
                 continue
             error = task.exception() if not task.cancelled() else None
-            log.critical("task %r ended unexpectedly (%s); shutting down", task.get_name(), error or "returned")
+            log.critical(
+                "task %r ended unexpectedly (%s); shutting down", task.get_name(), error or "returned"
+            )
             self._failure = error or RuntimeError(f"task {task.get_name()} ended")
 
     async def shutdown(self) -> None:
@@ -226,7 +224,9 @@ class ServerDaemon:
         if self.ingest is None or self.ingest.failed is not None:
             problems.append("ingest buffer failed")
         elif self.ingest.pending_bytes > _FULL_FRACTION * self.settings.ingest.max_bytes:
-            problems.append(f"ingest buffer nearly full ({self.ingest.pending_bytes} bytes waiting for the store)")
+            problems.append(
+                f"ingest buffer nearly full ({self.ingest.pending_bytes} bytes waiting for the store)"
+            )
         if not self._schema_ready.is_set():
             problems.append("store schema not checked yet (store unreachable?)")
         elif self.flusher is not None and self.flusher.store_ok is False:
@@ -250,7 +250,12 @@ class ServerDaemon:
             except PermanentStoreError:
                 raise
             except StoreError as exc:
-                log.error("store %s not usable yet: %s; retrying in %.0f s", self.settings.store.display(), exc, delay)  # noqa: TRY400
+                log.error(
+                    "store %s not usable yet: %s; retrying in %.0f s",
+                    self.settings.store.display(),
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(60.0, delay * 2)
                 continue
@@ -265,11 +270,8 @@ class ServerDaemon:
         if self.kube is not None:
             try:
                 await self.kube.wait_ready(self.settings.inventory_timeout)
-            except TimeoutError:
-                log.error(
-                    "the Kubernetes inventory has not synced within %.0f s; attributing with what it has",
-                    self.settings.inventory_timeout,
-                )
+            except InventoryError as exc:
+                log.error("%s; attributing with what the inventory has", exc)
         await self.flusher.run(self._stop, self._wake)
 
     async def _probe_store(self) -> None:

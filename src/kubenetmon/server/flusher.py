@@ -207,7 +207,7 @@ class Flusher:
                     self._settings.retry_max_delay, self._settings.retry_first_delay * 2 ** (failures - 1)
                 )
                 delay *= 0.5 + self._rng.random()
-                log.error(  # noqa: TRY400 - one line per failure; the store error says what happened
+                log.error(
                     "insert of buffer positions %d-%d failed (%s, attempt %d): %s; the data stays buffered, "
                     "retrying in %.1f s",
                     intent.first,
@@ -241,5 +241,5 @@ def _read_intent(path: Path) -> Intent | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:
-        log.error("ignoring an unreadable insert intent %s (%s); its range is inserted again", path, exc)  # noqa: TRY400
+        log.error("ignoring an unreadable insert intent %s (%s); its range is inserted again", path, exc)
         return None
