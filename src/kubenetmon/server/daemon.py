@@ -6,7 +6,7 @@
                                                  v
                                  Flusher: attribute -> aggregate -> insert -> commit
 
-Root tasks, each named, any of which ending stops the daemon: "store schema", "store flusher",
+Root tasks, each named, any of which ending stops the daemon: "store flusher" (schema, then inserts),
 "store probe", "inventory ..." (one per Kubernetes kind, plus pruning), "static inventory",
 "cloud ranges refresher". Attribution waits for the inventory's first full sync (bounded by
 `inventory_timeout`), while batches are already accepted into the durable buffer.
@@ -115,7 +115,6 @@ class ServerDaemon:
             self._spawn(refresher.run(), "cloud ranges refresher")
         attributor = Attributor(self._lookups(refresher), settings.attribution)
         self.flusher = Flusher(self.ingest, attributor.attribute, self.store, settings.flusher)
-        self._spawn(self._ensure_schema(), "store schema")
         self._spawn(self._store_pipeline(), "store flusher")
         self._spawn(self._probe_store(), "store probe")
         if settings.metrics_port:
@@ -145,7 +144,7 @@ class ServerDaemon:
         finally:
             stop.cancel()
         for task in done:
-            if task is stop:
+            if task is stop or (self._stop.is_set() and not task.cancelled() and task.exception() is None):
                 continue
             error = task.exception() if not task.cancelled() else None
             log.critical(
@@ -260,13 +259,12 @@ class ServerDaemon:
                 delay = min(60.0, delay * 2)
                 continue
             self._schema_ready.set()
-            await self._stop.wait()
             return
 
     async def _store_pipeline(self) -> None:
         """The flusher, once the schema exists and the inventory has listed everything once."""
         assert self.flusher is not None
-        await self._schema_ready.wait()
+        await self._ensure_schema()
         if self.kube is not None:
             try:
                 await self.kube.wait_ready(self.settings.inventory_timeout)
