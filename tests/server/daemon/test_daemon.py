@@ -48,8 +48,9 @@ def free_port() -> int:
 
 def web_to_db(now: float, sport: int, up: int, down: int) -> FlowRecord:
     return FlowRecord(
-        node="node-a", proto=6, family=4, orig_src="198.18.1.10", orig_dst="198.18.2.10", orig_sport=sport,
-        orig_dport=5432, reply_src="198.18.2.10", reply_dst="198.18.1.10", reply_sport=5432, reply_dport=sport,
+        node="node-a", proto=6, family=4,
+        orig_src="198.18.1.10", orig_dst="198.18.2.10", orig_sport=sport, orig_dport=5432,
+        reply_src="198.18.2.10", reply_dst="198.18.1.10", reply_sport=5432, reply_dport=sport,
         orig_bytes=up, orig_packets=up // 1000 + 1, reply_bytes=down, reply_packets=down // 1000 + 1,
         start=now - 5, end=now,
     )  # fmt: skip
