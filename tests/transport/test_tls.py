@@ -11,6 +11,7 @@ from kubenetmon.errors import SettingsError
 from kubenetmon.transport import certificates
 from kubenetmon.transport.tls import (
     PeerIdentity,
+    PodIdentity,
     TlsSettings,
     certificate_names,
     channel_credentials,
@@ -82,3 +83,14 @@ def test_a_peer_on_an_insecure_server_is_believed() -> None:
     peer = peer_identity({}, "ipv4:127.0.0.1:5000")
     assert not peer.authenticated
     assert peer.may_report_for("anything")
+
+
+def test_a_spiffe_uri_san_names_a_pod_and_no_node() -> None:
+    issuer = certificates.new_ca()
+    uri = "spiffe://kubenetmon/ns/monitoring/pod/kubenetmon-agent-x7k2p"
+    cert, _ = certificates.issue(issuer, "agent", [uri, "spiffe://other/not-a-pod"], server=False)
+    peer = peer_identity({"x509_pem_cert": [pem(cert)]}, "ipv4:127.0.0.1:5000")
+    assert peer.pods == frozenset({PodIdentity("kubenetmon", "monitoring", "kubenetmon-agent-x7k2p")})
+    assert peer.names == frozenset({"agent"})
+    assert not peer.may_report_for("node-a")
+    assert "pod monitoring/kubenetmon-agent-x7k2p (kubenetmon)" in peer.describe()

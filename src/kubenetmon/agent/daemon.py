@@ -17,11 +17,14 @@ import signal
 import time
 from collections.abc import Callable
 
+from prometheus_client import REGISTRY
+
+from kubenetmon import status_http
 from kubenetmon.agent import doctor, memory, state
 from kubenetmon.agent.doctor import Status
 from kubenetmon.agent.filters import flow_filter
 from kubenetmon.agent.interval import IntervalClock
-from kubenetmon.agent.metrics import AgentMetrics, recent, serve
+from kubenetmon.agent.metrics import AgentMetrics, recent
 from kubenetmon.agent.settings import AgentSettings
 from kubenetmon.agent.tracker import DeltaTracker
 from kubenetmon.conntrack import netlink, netns
@@ -80,8 +83,12 @@ class AgentDaemon:
         try:
             await self.startup()
             if self.settings.metrics_port:
-                runner = await serve(
-                    self.metrics, self.settings.metrics_host, self.settings.metrics_port, self.healthy
+                # The default registry holds the transport's metrics when the sink is gRPC.
+                runner = await status_http.serve(
+                    self.settings.metrics_host,
+                    self.settings.metrics_port,
+                    {"/healthz": self._health},
+                    registries=(self.metrics.registry, REGISTRY),
                 )
             await self.main_loop()
         finally:
@@ -94,6 +101,11 @@ class AgentDaemon:
     def healthy(self) -> bool:
         """True while intervals are being delivered on time."""
         return recent(self._last_success, self.settings.interval, self._now)
+
+    def _health(self) -> tuple[bool, str]:
+        if self.healthy():
+            return True, "ok"
+        return False, "no interval delivered recently"
 
     async def startup(self) -> None:
         """Readiness checks, sockets (events first), then the baseline dump or the saved state."""

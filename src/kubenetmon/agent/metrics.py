@@ -1,13 +1,11 @@
-"""The agent's Prometheus metrics, in a registry per daemon, and the /metrics + /healthz endpoint."""
+"""The agent's Prometheus metrics, in a registry per daemon (served by `kubenetmon.status_http`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from kubenetmon.records import LossReport
 
@@ -63,26 +61,6 @@ class AgentMetrics:
             self.losses.labels(loss.reason.value).inc(loss.count)
             if loss.bytes:
                 self.lost_bytes.labels(loss.reason.value).inc(loss.bytes)
-
-
-async def serve(metrics: AgentMetrics, host: str, port: int, healthy: Callable[[], bool]) -> web.AppRunner:
-    """Serve /metrics and /healthz (200 while `healthy()`, else 503) until the runner is cleaned up."""
-
-    async def metrics_page(request: web.Request) -> web.Response:
-        body = generate_latest(metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def health_page(request: web.Request) -> web.Response:
-        ok = healthy()
-        return web.Response(status=200 if ok else 503, text="ok\n" if ok else "no recent interval\n")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics_page)
-    app.router.add_get("/healthz", health_page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
 
 
 def recent(last: float, interval: float, now: Callable[[], float] = time.time) -> bool:

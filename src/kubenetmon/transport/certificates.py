@@ -65,7 +65,7 @@ def new_ca(common_name: str = "kubenetmon CA", days: int = 3650) -> Issuer:
 def issue(
     issuer: Issuer, common_name: str, names: list[str], *, server: bool, days: int = 365
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """A leaf certificate for `names` (IP addresses become IP SANs, the rest DNS SANs).
+    """A leaf certificate for `names` (IP addresses become IP SANs, URIs URI SANs, the rest DNS SANs).
 
     `server=True` makes a TLS server certificate, otherwise a TLS client certificate.
     """
@@ -122,6 +122,8 @@ def write_pair(
 
 
 def _general_name(name: str) -> x509.GeneralName:
+    if "://" in name:
+        return x509.UniformResourceIdentifier(name)
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -110,9 +111,17 @@ class ServiceSettings:
 class FlowServer:
     """A grpc.aio server running `FlowService.Stream` for a handler. `start()`, then `stop(grace)`."""
 
-    def __init__(self, handler: BatchHandler, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        handler: BatchHandler,
+        settings: ServiceSettings,
+        authorize: Callable[[PeerIdentity, str], bool] = PeerIdentity.may_report_for,
+    ) -> None:
+        """`authorize(peer, node)` says whether `peer` may send batches for `node`; the default trusts
+        node names in the certificate only, the server adds pod identities it can place on nodes."""
         self._handler = handler
         self._settings = settings
+        self._authorize = authorize
         self._draining = asyncio.Event()
         self._limited = RateLimitedLog(log)
         self._server = grpc.aio.server(
@@ -198,12 +207,9 @@ class FlowServer:
             batch = codec.decode_batch(raw, settings.max_records_per_batch)
         except InvalidBatch as exc:
             return self._reject(exc, peer)
-        if not peer.may_report_for(batch.node):
+        if not self._authorize(peer, batch.node):
             SERVER_REJECTED.labels(reason="identity_mismatch").inc()
-            message = (
-                f"batch claims node {batch.node!r}, but the client certificate is for "
-                f"{', '.join(sorted(peer.names)) or 'no name'}"
-            )
+            message = f"batch claims node {batch.node!r}, but the client certificate is for {peer.describe()}"
             self._limited.log(logging.WARNING, "identity", "refused %s: %s", peer.address, message)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
         try:

@@ -158,7 +158,7 @@ class Spool:
         try:
             return self._log.read(seq)
         except CorruptRecord as exc:
-            log.error("spool batch %d is corrupt on disk and is lost: %s", seq, exc)  # noqa: TRY400 - no trace needed
+            log.error("spool batch %d is corrupt on disk and is lost: %s", seq, exc)
             AGENT_LOST_BATCHES.labels(reason="corrupt_spool").inc()
             self.ack(seq)
             return None

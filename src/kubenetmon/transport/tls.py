@@ -71,10 +71,27 @@ class PeerIdentity:
     """Node names the client certificate vouches for (DNS SANs, else the CN); empty when insecure."""
     authenticated: bool
     """False only on an insecure server, where any claimed node name is believed."""
+    pods: frozenset[PodIdentity] = frozenset()
+    """Pods the certificate vouches for through SPIFFE URI SANs (cert-manager's CSI driver issues
+    these per agent pod); which node such a pod may report for is the server's to decide."""
 
     def may_report_for(self, node: str) -> bool:
-        """Whether a batch claiming `node` may come from this peer."""
+        """Whether a batch claiming `node` may come from this peer, judging by node names alone."""
         return not self.authenticated or node in self.names
+
+    def describe(self) -> str:
+        """What the certificate vouches for, for messages."""
+        named = sorted(self.names) + [f"pod {p.namespace}/{p.name} ({p.trust_domain})" for p in self.pods]
+        return ", ".join(named) or "no name"
+
+
+@dataclass(frozen=True, slots=True)
+class PodIdentity:
+    """A pod named by a URI SAN of the form spiffe://<trust domain>/ns/<namespace>/pod/<name>."""
+
+    trust_domain: str
+    namespace: str
+    name: str
 
 
 def server_credentials(settings: TlsSettings) -> grpc.ServerCredentials | None:
@@ -148,7 +165,9 @@ def peer_identity(auth_context: Mapping[str, Iterable[bytes]], address: str) -> 
     pem = next(iter(auth_context.get("x509_pem_cert", ())), None)
     if pem is None:
         return PeerIdentity(address=address, names=frozenset(), authenticated=False)
-    return PeerIdentity(address=address, names=certificate_names(pem), authenticated=True)
+    return PeerIdentity(
+        address=address, names=certificate_names(pem), authenticated=True, pods=certificate_pods(pem)
+    )
 
 
 def certificate_names(pem: bytes) -> frozenset[str]:
@@ -163,3 +182,19 @@ def certificate_names(pem: bytes) -> frozenset[str]:
         return frozenset(dns_names)
     common_names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return frozenset(str(attribute.value) for attribute in common_names)
+
+
+def certificate_pods(pem: bytes) -> frozenset[PodIdentity]:
+    """The pods a PEM certificate names in SPIFFE URI SANs (spiffe://domain/ns/NAMESPACE/pod/NAME)."""
+    certificate = x509.load_pem_x509_certificate(pem)
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return frozenset()
+    pods = set()
+    for uri in extension.value.get_values_for_type(x509.UniformResourceIdentifier):
+        scheme, _, rest = uri.partition("://")
+        parts = rest.split("/")
+        if scheme == "spiffe" and len(parts) == 5 and parts[1] == "ns" and parts[3] == "pod" and all(parts):
+            pods.add(PodIdentity(trust_domain=parts[0], namespace=parts[2], name=parts[4]))
+    return frozenset(pods)

@@ -7,6 +7,7 @@ benchmark needs no API server.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,6 +100,52 @@ class Nothing:
 
     def cloud_range(self, ip: str) -> Endpoint | None:
         """None."""
+        return None
+
+
+class Inventory(EndpointLookup, ServiceLookup, Protocol):
+    """A source that answers both endpoint and Service questions (the Kubernetes index, a static file)."""
+
+
+class FirstAnswer:
+    """Several inventories asked in order; the first that knows answers. Kubernetes comes first, so a
+    static file only fills in what the cluster does not know (VMs, databases, other clusters' nodes)."""
+
+    __slots__ = ("_sources",)
+
+    def __init__(self, sources: Sequence[Inventory]) -> None:
+        self._sources = tuple(sources)
+
+    def endpoint_at(self, ip: str, when: float) -> Endpoint | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.endpoint_at(ip, when)
+            if found is not None:
+                return found
+        return None
+
+    def node(self, name: str) -> Endpoint | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.node(name)
+            if found is not None:
+                return found
+        return None
+
+    def service_at(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.service_at(ip, port, proto, when)
+            if found is not None:
+                return found
+        return None
+
+    def service_of_backend(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.service_of_backend(ip, port, proto, when)
+            if found is not None:
+                return found
         return None
 
 

@@ -378,7 +378,7 @@ class StaticInventory:
                 return False
             self._index = self._load()
         except InventoryError as exc:
-            log.error("%s; keeping the previous static inventory", exc)  # noqa: TRY400 - the message says it all
+            log.error("%s; keeping the previous static inventory", exc)
             return False
         return True
 
