@@ -1,0 +1,261 @@
+"""Metered bytes against the lab's ground truth, per flow, pair and billing class.
+
+Expectations come from the topology alone, never from attribution's output: who holds each address,
+which billing class a pair of endpoints has, and which node must carry a byte's count-once row (the
+sender's node when the sender is in the cluster, else the receiver's). Three checks:
+
+* count once: per flow direction, the count-once rows (over all observation points) hold what the
+  counting node's truth counters saw; they come from that node only;
+* per observation point: per flow direction, all rows a node reported hold what that node saw, so
+  nothing is counted twice within an observation point;
+* attribution: every row names the sender's and receiver's pods, workloads, zones, regions and cloud
+  service as the topology has them, and the expected billing class.
+
+`excused` bytes are losses a scenario predicts (an agent down while flows come and go); they are
+subtracted from the truth before comparing, and reported apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kubenetmon.demo.observed import Facts, FlowKey, NodeFlow, PairKey, StoredBytes
+from kubenetmon.lab import External, Node, Pod, Topology
+from kubenetmon.records import BillingClass
+
+CLASS_ORDER = ("same-zone", "cross-zone", "cross-region", "cloud-service", "internet", "unknown")
+
+
+class LabDirectory:
+    """Who holds each lab address, and what attribution should say about it, from the topology only."""
+
+    def __init__(self, topology: Topology, cloud: str) -> None:
+        self.topology = topology
+        self.cloud = cloud
+        self._places: dict[str, Pod | External | Node] = {}
+        places: list[Pod | External | Node] = [*topology.pods, *topology.externals, *topology.nodes]
+        for place in places:
+            self._places[place.ipv4] = place
+            self._places[place.ipv6] = place
+
+    def place(self, ip: str) -> Pod | External | Node | None:
+        """The pod, external or node holding `ip` (normalised spelling), if any."""
+        return self._places.get(ip)
+
+    def facts(self, ip: str) -> Facts:
+        """What a row must say about the endpoint at `ip`."""
+        place = self.place(ip)
+        if isinstance(place, Pod):
+            node = self.topology.node(place.node)
+            kind = place.workload_kind if place.workload else ""
+            return Facts(
+                place.namespace, place.name, place.workload or "", kind, node.zone, node.region, self.cloud
+            )
+        if isinstance(place, Node):
+            return Facts(zone=place.zone, region=place.region, cloud=self.cloud)
+        if isinstance(place, External) and place.kind == "cloud-service":
+            return Facts(
+                region=place.region or "", cloud=place.cloud or "", cloud_service=place.service or ""
+            )
+        return Facts()
+
+    def node_of(self, ip: str) -> Node | None:
+        """The cluster node an address lives on (a pod's node, or the node itself)."""
+        place = self.place(ip)
+        if isinstance(place, Pod):
+            return self.topology.node(place.node)
+        return place if isinstance(place, Node) else None
+
+    def expected_class(self, pair: PairKey) -> str:
+        """The billing class of bytes between two endpoints, as a cloud bill would put it."""
+        nodes = [self.node_of(pair.sender), self.node_of(pair.receiver)]
+        if nodes[0] is not None and nodes[1] is not None:
+            if nodes[0].region != nodes[1].region:
+                return BillingClass.CROSS_REGION.value
+            return (
+                BillingClass.SAME_ZONE if nodes[0].zone == nodes[1].zone else BillingClass.CROSS_ZONE
+            ).value
+        inside = nodes[0] or nodes[1]
+        other = self.place(pair.receiver if nodes[0] is not None else pair.sender)
+        if inside is None or not isinstance(other, External):
+            return BillingClass.UNKNOWN.value
+        if other.kind == "internet":
+            return BillingClass.INTERNET.value
+        if other.region == inside.region:
+            return BillingClass.CLOUD_SERVICE.value
+        return BillingClass.CROSS_REGION.value
+
+    def counting_node(self, flow: FlowKey) -> str | None:
+        """The node whose rows carry these bytes once: the sender's if in the cluster, else the receiver's."""
+        node = self.node_of(flow.src) or self.node_of(flow.dst)
+        return node.name if node is not None else None
+
+
+@dataclass(slots=True)
+class Tally:
+    """Bytes of one class (or pair, or observation point): truth, metered, and how they differ."""
+
+    truth: int = 0
+    metered: int = 0
+    lost: int = 0
+    """Truth bytes missing from the store, summed per flow direction."""
+    duplicated: int = 0
+    """Stored bytes beyond the truth, summed per flow direction."""
+    excused: int = 0
+    """Part of `truth` the scenario predicts cannot be metered (see the module docstring)."""
+    flows: int = 0
+
+    @property
+    def ratio(self) -> float:
+        """metered / truth (1.0 when both are zero)."""
+        if self.truth == 0:
+            return 1.0 if self.metered == 0 else float("inf")
+        return self.metered / self.truth
+
+    def add(self, truth: int, metered: int, excused: int) -> None:
+        """One flow direction's numbers."""
+        self.truth += truth
+        self.metered += metered
+        self.excused += excused
+        self.lost += max(0, truth - metered)
+        self.duplicated += max(0, metered - truth)
+        self.flows += 1
+
+    def within(self, tolerance: float) -> bool:
+        """Metered equals truth minus excused within `tolerance` (a fraction of the truth)."""
+        return abs(self.metered - (self.truth - self.excused)) <= tolerance * self.truth
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Everything the comparison found."""
+
+    classes: dict[str, Tally] = field(default_factory=dict)
+    """Count-once view, per expected billing class (what a bill shows)."""
+    pairs: dict[PairKey, Tally] = field(default_factory=dict)
+    """Count-once view, per ordered address pair and protocol."""
+    points: dict[str, Tally] = field(default_factory=dict)
+    """Per observation point: every row a node reported against what that node saw."""
+    misattributed: list[str] = field(default_factory=list)
+    """Rows whose endpoints, class or count-once node disagree with the topology."""
+    unexplained: list[str] = field(default_factory=list)
+    """Flow directions whose difference from the truth is not the excused loss."""
+
+    def pairs_outside(self, tolerance: float) -> list[PairKey]:
+        """Pairs whose count-once bytes miss the truth (minus excused) by more than `tolerance`."""
+        return [pair for pair, tally in self.pairs.items() if not tally.within(tolerance)]
+
+    def points_outside(self, tolerance: float) -> list[str]:
+        """Observation points whose rows miss their own truth (minus excused) by more than `tolerance`."""
+        return [node for node, tally in self.points.items() if not tally.within(tolerance)]
+
+    def total(self) -> Tally:
+        """All classes together."""
+        total = Tally()
+        for tally in self.classes.values():
+            total.truth += tally.truth
+            total.metered += tally.metered
+            total.lost += tally.lost
+            total.duplicated += tally.duplicated
+            total.excused += tally.excused
+            total.flows += tally.flows
+        return total
+
+
+def compare(
+    directory: LabDirectory,
+    truth: Mapping[NodeFlow, int],
+    stored: Iterable[StoredBytes],
+    excused: Mapping[NodeFlow, int] | None = None,
+) -> Verdict:
+    """Compare stored bytes with the truth; see the module docstring for the three checks."""
+    excused = excused or {}
+    entries = list(stored)
+    verdict = Verdict()
+    _check_attribution(directory, entries, verdict)
+    _check_points(directory, truth, entries, excused, verdict)
+    _check_count_once(directory, truth, entries, excused, verdict)
+    verdict.classes = {name: verdict.classes[name] for name in CLASS_ORDER if name in verdict.classes}
+    return verdict
+
+
+def _check_attribution(directory: LabDirectory, entries: list[StoredBytes], verdict: Verdict) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        flow, found = entry.flow, []
+        for role, facts, ip in (("sender", entry.sender, flow.src), ("receiver", entry.receiver, flow.dst)):
+            wanted = directory.facts(ip)
+            if facts != wanted:
+                found.append(f"{role} {facts} should be {wanted}")
+        wanted_class = directory.expected_class(flow.pair)
+        if entry.billing_class != wanted_class:
+            found.append(f"class {entry.billing_class} should be {wanted_class}")
+        for problem in found:
+            message = f"{entry.observation_point}: {_flow_text(flow)}: {problem}"
+            if message not in seen:
+                seen.add(message)
+                verdict.misattributed.append(message)
+
+
+def _check_points(
+    directory: LabDirectory,
+    truth: Mapping[NodeFlow, int],
+    entries: list[StoredBytes],
+    excused: Mapping[NodeFlow, int],
+    verdict: Verdict,
+) -> None:
+    reported: dict[NodeFlow, int] = {}
+    for entry in entries:
+        key = (entry.observation_point, entry.flow)
+        reported[key] = reported.get(key, 0) + entry.bytes
+    nodes = {node.name for node in directory.topology.nodes}
+    for key in sorted(set(truth) | set(reported)):
+        if key[0] not in nodes:
+            continue
+        seen, stored, expected_loss = truth.get(key, 0), reported.get(key, 0), excused.get(key, 0)
+        verdict.points.setdefault(key[0], Tally()).add(seen, stored, expected_loss)
+
+
+def _check_count_once(
+    directory: LabDirectory,
+    truth: Mapping[NodeFlow, int],
+    entries: list[StoredBytes],
+    excused: Mapping[NodeFlow, int],
+    verdict: Verdict,
+) -> None:
+    metered: dict[FlowKey, int] = {}
+    for entry in entries:
+        if entry.count_once:
+            metered[entry.flow] = metered.get(entry.flow, 0) + entry.bytes
+            wanted = directory.counting_node(entry.flow)
+            if entry.observation_point != wanted:
+                verdict.misattributed.append(
+                    f"{entry.observation_point}: {_flow_text(entry.flow)}: count-once row, "
+                    f"but only {wanted} should count it"
+                )
+    flows = set(metered) | {flow for node, flow in truth if directory.counting_node(flow) == node}
+    for flow in sorted(flows):
+        node = directory.counting_node(flow) or ""
+        seen, got, expected_loss = (
+            truth.get((node, flow), 0),
+            metered.get(flow, 0),
+            excused.get((node, flow), 0),
+        )
+        name = directory.expected_class(flow.pair)
+        verdict.classes.setdefault(name, Tally()).add(seen, got, expected_loss)
+        verdict.pairs.setdefault(flow.pair, Tally()).add(seen, got, expected_loss)
+        if seen - got != expected_loss:
+            verdict.unexplained.append(
+                f"{_flow_text(flow)} at {node or '?'} ({name}): truth {seen}, metered {got}, "
+                f"predicted loss {expected_loss}"
+            )
+
+
+def _flow_text(flow: FlowKey) -> str:
+    proto = {6: "tcp", 17: "udp"}.get(flow.proto, str(flow.proto))
+    return f"{proto} {_end(flow.src, flow.sport)} -> {_end(flow.dst, flow.dport)}"
+
+
+def _end(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
