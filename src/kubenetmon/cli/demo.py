@@ -25,6 +25,7 @@ from kubenetmon.demo.display import RichProgress
 from kubenetmon.demo.run import DemoOptions, DemoResult, run_demo
 from kubenetmon.demo.summary import accuracy_json, accuracy_line, human_bytes, problems
 from kubenetmon.errors import KubenetmonError
+from kubenetmon.lab import state
 
 
 def _keep_dir(value: str | None) -> Path | None:
@@ -105,6 +106,15 @@ def _print_human(result: DemoResult) -> None:
     help="Agent interval in seconds.",
 )
 @click.option(
+    "--lab-state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=state.STATE_DIR,
+    show_default=True,
+    envvar="KUBENETMON_LAB_STATE_DIR",
+    show_envvar=True,
+    help="Where the lab's record is kept while it is up (`kubenetmon lab down` reads it).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -112,12 +122,12 @@ def _print_human(result: DemoResult) -> None:
     show_envvar=True,
     help="Print one JSON document (reports and per-class accuracy) instead of tables.",
 )
-def command(duration: float, keep: str | None, interval: float, as_json: bool) -> None:
+def command(duration: float, keep: str | None, interval: float, lab_state_dir: Path, as_json: bool) -> None:
     if os.geteuid() != 0:
         raise click.UsageError("the demo builds network namespaces: run it as root (e.g. sudo)")
     setup_logging("warning", "text")
     _interrupt_on_sigterm()
-    options = DemoOptions(duration=duration, keep=_keep_dir(keep), interval=interval)
+    options = DemoOptions(duration, _keep_dir(keep), interval, lab_state_dir)
     try:
         with RichProgress(Console(stderr=True)) as progress:
             result = run_demo(options, progress)

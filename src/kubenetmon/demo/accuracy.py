@@ -127,6 +127,25 @@ class Tally:
         return abs(self.metered - (self.truth - self.excused)) <= tolerance * self.truth
 
 
+@dataclass(frozen=True, slots=True)
+class FlowCheck:
+    """One flow direction in the count-once view: where it must be counted, and the numbers."""
+
+    node: str
+    """The counting node (sender's if in the cluster, else receiver's)."""
+    billing_class: str
+    truth: int
+    """What the counting node's truth counters saw."""
+    metered: int
+    """Count-once bytes stored for it, over all observation points."""
+    excused: int
+
+    @property
+    def lost(self) -> int:
+        """Truth bytes not stored (0 if none)."""
+        return max(0, self.truth - self.metered)
+
+
 @dataclass(slots=True)
 class Verdict:
     """Everything the comparison found."""
@@ -137,10 +156,19 @@ class Verdict:
     """Count-once view, per ordered address pair and protocol."""
     points: dict[str, Tally] = field(default_factory=dict)
     """Per observation point: every row a node reported against what that node saw."""
+    flows: dict[FlowKey, FlowCheck] = field(default_factory=dict)
+    """Count-once view, per flow direction."""
     misattributed: list[str] = field(default_factory=list)
     """Rows whose endpoints, class or count-once node disagree with the topology."""
-    unexplained: list[str] = field(default_factory=list)
-    """Flow directions whose difference from the truth is not the excused loss."""
+
+    def unexplained(self) -> list[str]:
+        """Flow directions whose difference from the truth is not exactly the excused loss."""
+        return [
+            f"{_flow_text(flow)} at {check.node or '?'} ({check.billing_class}): truth {check.truth}, "
+            f"metered {check.metered}, predicted loss {check.excused}"
+            for flow, check in self.flows.items()
+            if check.truth - check.metered != check.excused
+        ]
 
     def pairs_outside(self, tolerance: float) -> list[PairKey]:
         """Pairs whose count-once bytes miss the truth (minus excused) by more than `tolerance`."""
@@ -245,11 +273,7 @@ def _check_count_once(
         name = directory.expected_class(flow.pair)
         verdict.classes.setdefault(name, Tally()).add(seen, got, expected_loss)
         verdict.pairs.setdefault(flow.pair, Tally()).add(seen, got, expected_loss)
-        if seen - got != expected_loss:
-            verdict.unexplained.append(
-                f"{_flow_text(flow)} at {node or '?'} ({name}): truth {seen}, metered {got}, "
-                f"predicted loss {expected_loss}"
-            )
+        verdict.flows[flow] = FlowCheck(node, name, seen, got, expected_loss)
 
 
 def _flow_text(flow: FlowKey) -> str:

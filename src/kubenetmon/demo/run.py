@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from kubenetmon.demo.accuracy import LabDirectory, Verdict, compare
-from kubenetmon.demo.inventory import CLOUD
-from kubenetmon.demo.observed import stored_bytes, truth_bytes
-from kubenetmon.demo.processes import DaemonFailed
+from kubenetmon.demo.accuracy import Verdict
 from kubenetmon.demo.scenario import FlowPlan, TrafficRun, demo_mix
 from kubenetmon.demo.system import MeteredLab, SystemSettings
-from kubenetmon.lab import Lab, Topology
+from kubenetmon.lab import Lab, Topology, state
 from kubenetmon.store.dsn import parse_dsn
 from kubenetmon.store.queries import Report, Window, cloud_services, cross_zone_talkers, zone_matrix
 from kubenetmon.store.sink import ClickHouseStore
@@ -55,6 +52,8 @@ class DemoOptions:
     keep: Path | None = None
     """Keep the run directory (and its store) here; it must be new or empty."""
     interval: float = 1.0
+    lab_state_dir: Path = state.STATE_DIR
+    """Where the lab's record lives while it is up (what `kubenetmon lab down` reads)."""
 
 
 @dataclass(slots=True)
@@ -120,7 +119,7 @@ def _run(options: DemoOptions, progress: Progress, workdir: Path) -> DemoResult:
     topology = Topology.demo()
     with contextlib.ExitStack() as running:
         with phases.phase("lab"):
-            lab = running.enter_context(Lab(topology))
+            lab = running.enter_context(Lab(topology, state_dir=options.lab_state_dir))
             phases.detail = (
                 f"{len(topology.nodes)} nodes, {len(topology.zones)} zones, {len(topology.pods)} pods"
             )
@@ -140,26 +139,13 @@ def _run(options: DemoOptions, progress: Progress, workdir: Path) -> DemoResult:
         progress.plans(plans)
         with phases.phase("traffic"):
             flows = TrafficRun(lab, plans, options.duration, progress.step).run()
-            phases.detail = f"{len(flows)} connections and UDP flows"
+            phases.detail = f"{len(flows)} connections and UDP flows in {time.time() - started:.1f} s"
         with phases.phase("drain"):
-            lab.ground_truth(settle=0.1)
-            _stop_cleanly(system)
-            truth = lab.ground_truth()
+            truth = system.drain()
             phases.detail = "agents sent their last intervals, the server stored its buffer"
-    with phases.phase("report"), ClickHouseStore(parse_dsn(system.store_dsn)) as store:
-        window = Window(int(started) - int(started) % 60, int(time.time()) + 60)
-        reports = [
-            cross_zone_talkers(store, window),
-            zone_matrix(store, window),
-            cloud_services(store, window),
-        ]
-        verdict = compare(LabDirectory(topology, CLOUD), truth_bytes(truth), stored_bytes(store))
+    with phases.phase("report"):
+        verdict = system.verdict(truth)
+        with ClickHouseStore(parse_dsn(system.store_dsn)) as store:
+            window = Window(int(started) - int(started) % 60, int(time.time()) + 60)
+            reports = [report(store, window) for report in (cross_zone_talkers, zone_matrix, cloud_services)]
     return DemoResult(reports, verdict, plans, len(flows), workdir if options.keep else None, phases.seconds)
-
-
-def _stop_cleanly(system: MeteredLab) -> None:
-    statuses = system.stop()
-    failed = {name: status for name, status in statuses.items() if status != 0}
-    if failed:
-        names = ", ".join(f"{name} (status {status})" for name, status in failed.items())
-        raise DaemonFailed(f"{names} did not exit cleanly; logs in {system.layout.logs}")

@@ -2,8 +2,8 @@
 
     with Lab(Topology.demo()) as lab, MeteredLab(lab, workdir) as system:
         ...traffic...
-        system.stop()                      # agents (last partial interval), then the server (drains)
-        rows = read_rows(system.store_dsn)
+        truth = system.drain()             # ... and the lab's truth counters after the last packet
+        verdict = system.verdict(truth)    # stored bytes against the truth (see `accuracy`)
 
 Everything a run writes lives under one directory: certificates, the inventory, the cloud range cache,
 the server's write-ahead buffer and store, the agents' spools and saved state, and every daemon's log.
@@ -16,8 +16,12 @@ from pathlib import Path
 from types import TracebackType
 
 from kubenetmon.demo import inventory
-from kubenetmon.demo.processes import Daemon, DaemonSpec, free_port
-from kubenetmon.lab import Lab
+from kubenetmon.demo.accuracy import LabDirectory, Verdict, compare
+from kubenetmon.demo.observed import NodeFlow, StoredBytes, stored_bytes, truth_bytes
+from kubenetmon.demo.processes import Daemon, DaemonFailed, DaemonSpec, free_port
+from kubenetmon.lab import GroundTruth, Lab
+from kubenetmon.store.dsn import parse_dsn
+from kubenetmon.store.sink import ClickHouseStore
 from kubenetmon.transport import certificates
 
 LOOPBACK = "127.0.0.1"
@@ -134,6 +138,30 @@ class MeteredLab:
         statuses = {agent.name: agent.terminate() for agent in self.agents.values()}
         statuses[self.server.name] = self.server.terminate()
         return statuses
+
+    def drain(self) -> GroundTruth:
+        """After the traffic: wait for the last packets, stop every daemon cleanly, read the truth.
+
+        The truth is read after the agents' final dumps, so a packet that slipped in between shows as a
+        loss rather than being hidden. DaemonFailed if a daemon did not exit with status 0.
+        """
+        self.lab.ground_truth(settle=0.1)
+        statuses = self.stop()
+        failed = {name: status for name, status in statuses.items() if status != 0}
+        if failed:
+            names = ", ".join(f"{name} (status {status})" for name, status in failed.items())
+            raise DaemonFailed(f"{names} did not exit cleanly; logs in {self.layout.logs}")
+        return self.lab.ground_truth()
+
+    def stored(self) -> list[StoredBytes]:
+        """What the store holds, per flow direction (the embedded engine only once the server is stopped)."""
+        with ClickHouseStore(parse_dsn(self.store_dsn)) as store:
+            return stored_bytes(store)
+
+    def verdict(self, truth: GroundTruth, excused: dict[NodeFlow, int] | None = None) -> Verdict:
+        """The stored bytes against `truth`; `excused` are losses the caller predicts."""
+        directory = LabDirectory(self.lab.topology, inventory.CLOUD)
+        return compare(directory, truth_bytes(truth), self.stored(), excused)
 
     def logs(self) -> list[Path]:
         """Every daemon's log file."""
