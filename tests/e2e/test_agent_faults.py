@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 
 from kubenetmon.demo.observed import NodeFlow, truth_bytes
+from kubenetmon.demo.processes import Daemon
 from kubenetmon.demo.system import MeteredLab
 from kubenetmon.lab import Lab, traffic
+from kubenetmon.lab.traffic import FlowResult
 from tests.e2e.conftest import assert_exact, directions, excuse, loss_report, play
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -35,19 +37,30 @@ EXPORTER, REMOTE_EXPORTER = "monitoring/node-exporter-7qk2m", "monitoring/node-e
 KIB = 1024
 
 
-def evict_expired(lab: Lab, node: str, timeout: float = 10.0) -> None:
-    """Dump the node's table until no expired entry is left: a ctnetlink dump destroys the expired
-    entries it meets, so their DESTROY events happen now, while no agent listens, not at the restart."""
+def evict_expired(lab: Lab, node: str, gone: list[FlowResult], timeout: float = 10.0) -> None:
+    """Dump the node's table until `gone` are out of it and no expired entry is left: a ctnetlink dump
+    destroys the expired entries it meets, so their DESTROY events happen now, while no agent listens."""
     deadline = time.monotonic() + timeout
+    ports = [f"sport={result.client[1]} " for result in gone]
     while True:
-        listed = sum(
-            len(lab.run(node, ["conntrack", "-L", "-f", family]).stdout.splitlines())
-            for family in ("ipv4", "ipv6")
-        )
-        if int(lab.sysctl(node, "net.netfilter.nf_conntrack_count")) == listed:
+        listing = [lab.run(node, ["conntrack", "-L", "-f", family]).stdout for family in ("ipv4", "ipv6")]
+        listed = sum(len(text.splitlines()) for text in listing)
+        still_there = any(port in text for port in ports for text in listing)
+        if not still_there and int(lab.sysctl(node, "net.netfilter.nf_conntrack_count")) == listed:
             return
         assert time.monotonic() < deadline, f"expired conntrack entries linger in {node}"
         time.sleep(0.2)
+
+
+def wait_for_intervals(agent: Daemon, count: int, after: float, timeout: float = 30.0) -> None:
+    """Wait until the agent has spooled `count` more intervals since `after` (epoch seconds): the dump of
+    the last one surely began after `after`."""
+    deadline, seen = time.monotonic() + timeout, after
+    for _ in range(count):
+        while (last := agent.metric("kubenetmon_agent_last_successful_interval_timestamp_seconds")) <= seen:
+            assert time.monotonic() < deadline, f"{agent.name} spooled no interval for {timeout} s"
+            time.sleep(0.05)
+        seen = last
 
 
 def test_a_graceful_restart_loses_exactly_the_bytes_whose_conntrack_entries_are_gone(
@@ -80,7 +93,7 @@ def test_a_graceful_restart_loses_exactly_the_bytes_whose_conntrack_entries_are_
             traffic.udp_exchange(lab, EXPORTER, REMOTE_EXPORTER, count=4, size=500),
         ]
         time.sleep(2.0)
-        evict_expired(lab, NODE)
+        evict_expired(lab, NODE, born_and_gone)
         agent.start().wait_ready()
 
         after = traffic.tcp_connections(lab, LOADER, "s3", count=2, up=50_000, down=1_000)
@@ -110,7 +123,7 @@ def test_a_killed_agent_loses_only_its_nodes_bytes_since_its_last_interval_and_d
         def crash() -> None:
             time.sleep(3.0)
             window["before"] = truth_bytes(lab.ground_truth([node]))
-            time.sleep(2.5)  # more than two intervals: its last spooled interval ends after "before"
+            wait_for_intervals(agent, 2, after=time.time())
             agent.kill()
             time.sleep(1.5)
             agent.start().wait_ready()

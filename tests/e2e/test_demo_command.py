@@ -44,7 +44,7 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 def test_demo_prints_the_reports_and_an_accuracy_line_per_class(tmp_path: Path) -> None:
-    done = kubenetmon("demo", "--duration", "3", "--lab-state-dir", str(tmp_path / "labs"))
+    done = kubenetmon("demo", "--duration", "3", "--state-dir", str(tmp_path / "labs"))
     assert done.returncode == 0, done.stderr
     for title in ("Top cross-zone talkers", "Zone-to-zone bytes", "Traffic to cloud services"):
         assert title in done.stdout
@@ -56,7 +56,7 @@ def test_demo_prints_the_reports_and_an_accuracy_line_per_class(tmp_path: Path) 
 def test_demo_json_has_per_class_accuracy_and_keeps_a_store_that_query_reads(tmp_path: Path) -> None:
     keep = tmp_path / "kept"
     done = kubenetmon(
-        "demo", "--duration", "3", "--json", "--keep", str(keep), "--lab-state-dir", str(tmp_path / "labs")
+        "demo", "--duration", "3", "--json", "--keep", str(keep), "--state-dir", str(tmp_path / "labs")
     )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
@@ -89,7 +89,7 @@ def test_sigterm_mid_traffic_tears_down_the_lab_and_every_daemon(tmp_path: Path)
     command = [sys.executable, "-m", "kubenetmon", "demo", "--duration", "120", "--keep", str(keep)]
     with (tmp_path / "demo.out").open("w") as out:
         demo = subprocess.Popen(
-            [*command, "--lab-state-dir", str(labs)],
+            [*command, "--state-dir", str(labs)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=child_environment(),

@@ -12,20 +12,23 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from kubenetmon.cli import setup_logging
+from kubenetmon.cli.lab import state_dir_option
 from kubenetmon.cli.report import render, report_json
 from kubenetmon.demo.display import RichProgress
 from kubenetmon.demo.run import DemoOptions, DemoResult, run_demo
 from kubenetmon.demo.summary import accuracy_json, accuracy_line, human_bytes, problems
 from kubenetmon.errors import KubenetmonError
-from kubenetmon.lab import state
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _keep_dir(value: str | None) -> Path | None:
@@ -75,59 +78,49 @@ def _print_human(result: DemoResult) -> None:
         click.echo(f"            kubenetmon report --store {result.store_dsn} --since 1d")
 
 
+def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
+    """A demo option that also reads KUBENETMON_DEMO_<FIRST NAME> (shown in --help)."""
+    env = "KUBENETMON_DEMO_" + names[0].lstrip("-").replace("-", "_").upper()
+    return click.option(*names, envvar=env, show_envvar=True, **kwargs)
+
+
 @click.command(name="demo", help=__doc__)
-@click.option(
+@_option(
     "--duration",
     type=click.FloatRange(2, 3600),
     default=20.0,
     show_default=True,
-    envvar="KUBENETMON_DEMO_DURATION",
-    show_envvar=True,
     help="Seconds of traffic; the amount of traffic scales with it.",
 )
-@click.option(
+@_option(
     "--keep",
     is_flag=False,
     flag_value="",
     default=None,
     metavar="[DIR]",
-    envvar="KUBENETMON_DEMO_KEEP",
-    show_envvar=True,
-    help="Keep the store (and logs) in DIR, new or empty (default ./kubenetmon-demo-<time>), for "
-    "`kubenetmon query`.",
+    help="Keep the store (and logs) in DIR, new or empty (default ./kubenetmon-demo-<time>), "
+    "for `kubenetmon query` and `kubenetmon report`.",
 )
-@click.option(
+@_option(
     "--interval",
     type=click.FloatRange(0.2, 60),
     default=1.0,
     show_default=True,
-    envvar="KUBENETMON_DEMO_INTERVAL",
-    show_envvar=True,
     help="Agent interval in seconds.",
 )
-@click.option(
-    "--lab-state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=state.STATE_DIR,
-    show_default=True,
-    envvar="KUBENETMON_LAB_STATE_DIR",
-    show_envvar=True,
-    help="Where the lab's record is kept while it is up (`kubenetmon lab down` reads it).",
-)
-@click.option(
+@_option(
     "--json",
     "as_json",
     is_flag=True,
-    envvar="KUBENETMON_DEMO_JSON",
-    show_envvar=True,
     help="Print one JSON document (reports and per-class accuracy) instead of tables.",
 )
-def command(duration: float, keep: str | None, interval: float, lab_state_dir: Path, as_json: bool) -> None:
+@state_dir_option
+def command(duration: float, keep: str | None, interval: float, as_json: bool, state_dir: Path) -> None:
     if os.geteuid() != 0:
         raise click.UsageError("the demo builds network namespaces: run it as root (e.g. sudo)")
     setup_logging("warning", "text")
     _interrupt_on_sigterm()
-    options = DemoOptions(duration, _keep_dir(keep), interval, lab_state_dir)
+    options = DemoOptions(duration, _keep_dir(keep), interval, state_dir)
     try:
         with RichProgress(Console(stderr=True)) as progress:
             result = run_demo(options, progress)

@@ -200,80 +200,53 @@ def compare(
     """Compare stored bytes with the truth; see the module docstring for the three checks."""
     excused = excused or {}
     entries = list(stored)
-    verdict = Verdict()
-    _check_attribution(directory, entries, verdict)
-    _check_points(directory, truth, entries, excused, verdict)
-    _check_count_once(directory, truth, entries, excused, verdict)
-    verdict.classes = {name: verdict.classes[name] for name in CLASS_ORDER if name in verdict.classes}
+    verdict = Verdict(misattributed=_misattributed(directory, entries))
+    at_points: dict[NodeFlow, int] = {}
+    once: dict[FlowKey, int] = {}
+    for entry in entries:
+        key = (entry.observation_point, entry.flow)
+        at_points[key] = at_points.get(key, 0) + entry.bytes
+        if entry.count_once:
+            once[entry.flow] = once.get(entry.flow, 0) + entry.bytes
+    nodes = {node.name for node in directory.topology.nodes}
+    for key in sorted(set(truth) | set(at_points)):
+        if key[0] in nodes:
+            tally = verdict.points.setdefault(key[0], Tally())
+            tally.add(truth.get(key, 0), at_points.get(key, 0), excused.get(key, 0))
+    counted_there = {flow for node, flow in truth if directory.counting_node(flow) == node}
+    classes: dict[str, Tally] = {}
+    for flow in sorted(set(once) | counted_there):
+        node = directory.counting_node(flow) or ""
+        check = FlowCheck(
+            node,
+            directory.expected_class(flow.pair),
+            truth.get((node, flow), 0),
+            once.get(flow, 0),
+            excused.get((node, flow), 0),
+        )
+        verdict.flows[flow] = check
+        for tally in (
+            classes.setdefault(check.billing_class, Tally()),
+            verdict.pairs.setdefault(flow.pair, Tally()),
+        ):
+            tally.add(check.truth, check.metered, check.excused)
+    verdict.classes = {name: classes[name] for name in CLASS_ORDER if name in classes}
     return verdict
 
 
-def _check_attribution(directory: LabDirectory, entries: list[StoredBytes], verdict: Verdict) -> None:
-    seen: set[str] = set()
+def _misattributed(directory: LabDirectory, entries: list[StoredBytes]) -> list[str]:
+    """One line per distinct disagreement between a stored row and the topology."""
+    found: dict[str, None] = {}
     for entry in entries:
-        flow, found = entry.flow, []
+        flow, where = entry.flow, f"{entry.observation_point}: {_flow_text(entry.flow)}"
         for role, facts, ip in (("sender", entry.sender, flow.src), ("receiver", entry.receiver, flow.dst)):
-            wanted = directory.facts(ip)
-            if facts != wanted:
-                found.append(f"{role} {facts} should be {wanted}")
-        wanted_class = directory.expected_class(flow.pair)
-        if entry.billing_class != wanted_class:
-            found.append(f"class {entry.billing_class} should be {wanted_class}")
-        for problem in found:
-            message = f"{entry.observation_point}: {_flow_text(flow)}: {problem}"
-            if message not in seen:
-                seen.add(message)
-                verdict.misattributed.append(message)
-
-
-def _check_points(
-    directory: LabDirectory,
-    truth: Mapping[NodeFlow, int],
-    entries: list[StoredBytes],
-    excused: Mapping[NodeFlow, int],
-    verdict: Verdict,
-) -> None:
-    reported: dict[NodeFlow, int] = {}
-    for entry in entries:
-        key = (entry.observation_point, entry.flow)
-        reported[key] = reported.get(key, 0) + entry.bytes
-    nodes = {node.name for node in directory.topology.nodes}
-    for key in sorted(set(truth) | set(reported)):
-        if key[0] not in nodes:
-            continue
-        seen, stored, expected_loss = truth.get(key, 0), reported.get(key, 0), excused.get(key, 0)
-        verdict.points.setdefault(key[0], Tally()).add(seen, stored, expected_loss)
-
-
-def _check_count_once(
-    directory: LabDirectory,
-    truth: Mapping[NodeFlow, int],
-    entries: list[StoredBytes],
-    excused: Mapping[NodeFlow, int],
-    verdict: Verdict,
-) -> None:
-    metered: dict[FlowKey, int] = {}
-    for entry in entries:
-        if entry.count_once:
-            metered[entry.flow] = metered.get(entry.flow, 0) + entry.bytes
-            wanted = directory.counting_node(entry.flow)
-            if entry.observation_point != wanted:
-                verdict.misattributed.append(
-                    f"{entry.observation_point}: {_flow_text(entry.flow)}: count-once row, "
-                    f"but only {wanted} should count it"
-                )
-    flows = set(metered) | {flow for node, flow in truth if directory.counting_node(flow) == node}
-    for flow in sorted(flows):
-        node = directory.counting_node(flow) or ""
-        seen, got, expected_loss = (
-            truth.get((node, flow), 0),
-            metered.get(flow, 0),
-            excused.get((node, flow), 0),
-        )
-        name = directory.expected_class(flow.pair)
-        verdict.classes.setdefault(name, Tally()).add(seen, got, expected_loss)
-        verdict.pairs.setdefault(flow.pair, Tally()).add(seen, got, expected_loss)
-        verdict.flows[flow] = FlowCheck(node, name, seen, got, expected_loss)
+            if facts != (wanted := directory.facts(ip)):
+                found[f"{where}: {role} {facts} should be {wanted}"] = None
+        if entry.billing_class != (wanted_class := directory.expected_class(flow.pair)):
+            found[f"{where}: class {entry.billing_class} should be {wanted_class}"] = None
+        if entry.count_once and entry.observation_point != (counter := directory.counting_node(flow)):
+            found[f"{where}: a count-once row, but only {counter} should count these bytes"] = None
+    return list(found)
 
 
 def _flow_text(flow: FlowKey) -> str:
