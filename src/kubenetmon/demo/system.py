@@ -1,8 +1,9 @@
 """The whole system on a lab: certificates, a server process, one agent process per lab node.
 
     with Lab(Topology.demo()) as lab, MeteredLab(lab, workdir) as system:
+        system.start()
         ...traffic...
-        truth = system.drain()             # ... and the lab's truth counters after the last packet
+        truth = system.drain()             # daemons stopped in order, then the lab's truth counters
         verdict = system.verdict(truth)    # stored bytes against the truth (see `accuracy`)
 
 Everything a run writes lives under one directory: certificates, the inventory, the cloud range cache,
