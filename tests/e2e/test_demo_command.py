@@ -84,7 +84,12 @@ def test_demo_json_has_per_class_accuracy_and_keeps_a_store_that_query_reads(tmp
     assert list((tmp_path / "labs").glob("*.json")) == []
 
 
-def test_sigterm_mid_traffic_tears_down_the_lab_and_every_daemon(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"]
+)
+def test_a_signal_mid_traffic_tears_down_the_lab_and_every_daemon(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
     keep, labs = tmp_path / "kept", tmp_path / "labs"
     command = [sys.executable, "-m", "kubenetmon", "demo", "--duration", "120", "--keep", str(keep)]
     with (tmp_path / "demo.out").open("w") as out:
@@ -96,8 +101,8 @@ def test_sigterm_mid_traffic_tears_down_the_lab_and_every_daemon(tmp_path: Path)
         )
     try:
         namespaces = wait_for_a_running_demo(labs, keep)
-        demo.send_signal(signal.SIGTERM)
-        assert demo.wait(timeout=90) == 130
+        demo.send_signal(signum)
+        assert demo.wait(timeout=90) == status
     finally:
         if demo.poll() is None:
             demo.kill()

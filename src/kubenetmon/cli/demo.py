@@ -37,12 +37,16 @@ def _keep_dir(value: str | None) -> Path | None:
     return Path(value or time.strftime("kubenetmon-demo-%Y%m%d-%H%M%S"))
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every context manager tears its part down."""
+
+
 def _interrupt_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so every context manager tears its part down; a second one waits."""
+    """Turn SIGTERM into `_Terminated`; further SIGTERMs are ignored so the teardown can finish."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
+        raise _Terminated
 
     signal.signal(signal.SIGTERM, interrupt)
 
@@ -124,9 +128,9 @@ def command(duration: float, keep: str | None, interval: float, as_json: bool, s
     try:
         with RichProgress(Console(stderr=True)) as progress:
             result = run_demo(options, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupted:
         click.echo("interrupted: agents, server and lab are torn down", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(143 if isinstance(interrupted, _Terminated) else 130) from None
     except (KubenetmonError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
