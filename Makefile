@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 test-binaries:
 	@if [ -x scripts/build-test-binaries.sh ]; then scripts/build-test-binaries.sh; fi
 
-LINT_DIRS := $(wildcard src tests benchmarks)
+LINT_DIRS := $(wildcard src tests benchmarks scripts)
 
 check: venv
 	$(VENV)/bin/ruff format --check $(LINT_DIRS)

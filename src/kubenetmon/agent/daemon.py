@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
 import time
 from collections.abc import Callable
 
@@ -33,6 +32,7 @@ from kubenetmon.conntrack.events import DestroyListener
 from kubenetmon.conntrack.parse import ParseStats
 from kubenetmon.errors import NotReady
 from kubenetmon.records import Batch, LossReason, LossReport, RecordSink
+from kubenetmon.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -73,30 +73,23 @@ class AgentDaemon:
 
     async def run(self) -> None:
         """startup, one interval after another until stopped, then shutdown; SIGTERM/SIGINT stop it."""
-        loop = asyncio.get_running_loop()
-        handled = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, self.request_stop)
-                handled.append(signum)
         runner = None
-        try:
-            await self.startup()
-            if self.settings.metrics_port:
-                # The default registry holds the transport's metrics when the sink is gRPC.
-                runner = await status_http.serve(
-                    self.settings.metrics_host,
-                    self.settings.metrics_port,
-                    {"/healthz": self._health},
-                    registries=(self.metrics.registry, REGISTRY),
-                )
-            await self.main_loop()
-        finally:
-            for signum in handled:
-                loop.remove_signal_handler(signum)
-            await self.shutdown()
-            if runner is not None:
-                await runner.cleanup()
+        with stop_on_signals(self.request_stop):
+            try:
+                await self.startup()
+                if self.settings.metrics_port:
+                    # The default registry holds the transport's metrics when the sink is gRPC.
+                    runner = await status_http.serve(
+                        self.settings.metrics_host,
+                        self.settings.metrics_port,
+                        {"/healthz": self._health},
+                        registries=(self.metrics.registry, REGISTRY),
+                    )
+                await self.main_loop()
+            finally:
+                await self.shutdown()
+                if runner is not None:
+                    await runner.cleanup()
 
     def healthy(self) -> bool:
         """True while intervals are being delivered on time."""

@@ -9,22 +9,18 @@ then be used from any thread of this process.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
+from kubenetmon.conntrack.netns import run_in
 from kubenetmon.errors import KubenetmonError
 
 NETNS_DIR = Path("/run/netns")
-_CLONE_NEWNET = 0x40000000
-_T = TypeVar("_T")
 
 
 class LabError(KubenetmonError):
@@ -130,35 +126,6 @@ def _alive(pid: int) -> bool:
     return reaped == 0
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def in_netns(netns: str, func: Callable[[], _T]) -> _T:
-    """Call `func` on a new thread that has entered `netns`, and return its result (or raise its error)."""
-    outcome: list[_T] = []
-    failure: list[BaseException] = []
-
-    def enter_and_call() -> None:
-        try:
-            fd = os.open(NETNS_DIR / netns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                    errno = ctypes.get_errno()
-                    raise LabError(f"setns into {netns}: {os.strerror(errno)} (errno {errno})")
-            finally:
-                os.close(fd)
-            outcome.append(func())
-        except BaseException as exc:  # re-raised on the caller's thread below
-            failure.append(exc)
-
-    thread = threading.Thread(target=enter_and_call, name=f"netns:{netns}", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
-
-
 _IFA_F_TENTATIVE = 0x40
 
 
@@ -174,7 +141,7 @@ def interfaces_not_ready(netns: str) -> list[str]:
                 ready.add(name)
         return [name for _, name in socket.if_nameindex() if name != "lo" and name not in ready]
 
-    return in_netns(netns, not_ready)
+    return run_in(netns, not_ready)
 
 
 def write_sysctls(netns: str, values: Mapping[str, int | str]) -> None:
@@ -191,12 +158,12 @@ def write_sysctls(netns: str, values: Mapping[str, int | str]) -> None:
             except OSError as exc:
                 raise LabError(f"sysctl {key}={value} in {netns}: {exc.strerror}") from exc
 
-    in_netns(netns, write_all)
+    run_in(netns, write_all)
 
 
 def read_sysctl(netns: str, key: str) -> str:
     """The value of one sysctl inside `netns`, stripped."""
-    return in_netns(netns, lambda: _sysctl_path(key).read_text().strip())
+    return run_in(netns, lambda: _sysctl_path(key).read_text().strip())
 
 
 def _sysctl_path(key: str) -> Path:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kubenetmon.lab.netns import in_netns
+from kubenetmon.conntrack.netns import run_in
 from kubenetmon.lab.ranges import Family
 
 Address = tuple[str, int]
@@ -51,7 +51,7 @@ def address_of(sockname: tuple[object, ...]) -> Address:
 
 def open_socket(netns: str, family: Family, kind: socket.SocketKind) -> socket.socket:
     """A new socket created inside `netns`, usable from any thread."""
-    return in_netns(netns, lambda: socket.socket(address_family(family), kind))
+    return run_in(netns, lambda: socket.socket(address_family(family), kind))
 
 
 def open_sockets(place: Place, family: Family, kind: socket.SocketKind, count: int) -> list[socket.socket]:
@@ -69,7 +69,7 @@ def open_sockets(place: Place, family: Family, kind: socket.SocketKind, count: i
             raise
         return made
 
-    return in_netns(place.netns, create)
+    return run_in(place.netns, create)
 
 
 def bound_socket(place: Place, family: Family, kind: socket.SocketKind) -> socket.socket:

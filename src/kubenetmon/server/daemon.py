@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -40,6 +39,7 @@ from kubenetmon.server.ingest import IngestLog
 from kubenetmon.server.inventory.cluster import KubeInventory
 from kubenetmon.server.inventory.static import StaticInventory
 from kubenetmon.server.settings import ServerSettings
+from kubenetmon.signals import stop_on_signals
 from kubenetmon.store.sink import ClickHouseStore
 from kubenetmon.transport.codec import AckStatus
 from kubenetmon.transport.service import AckDecision, FlowServer, PeerIdentity
@@ -75,19 +75,12 @@ class ServerDaemon:
 
     async def run(self) -> None:
         """startup, serve until stopped or a root task fails, shutdown. Raises what made a task fail."""
-        loop = asyncio.get_running_loop()
-        handled = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, self.request_stop)
-                handled.append(signum)
-        try:
-            await self.startup()
-            await self.main_loop()
-        finally:
-            for signum in handled:
-                loop.remove_signal_handler(signum)
-            await self.shutdown()
+        with stop_on_signals(self.request_stop):
+            try:
+                await self.startup()
+                await self.main_loop()
+            finally:
+                await self.shutdown()
         if self._failure is not None:
             raise self._failure
 
