@@ -78,8 +78,8 @@ def test_pod_to_cluster_ip_across_nodes_names_the_service_on_both_sides_and_coun
     a_rows = [row for row in rows if row.observation_point == "node-a"]
     b_rows = [row for row in rows if row.observation_point == "node-b"]
     assert {(row.remote_service, row.remote_ip, row.remote.pod) for row in a_rows} == {("shop/web", B1, "b1")}
-    assert {row.flags for row in a_rows} == {("dnat",)}
-    assert {(row.local_service, row.flags) for row in b_rows} == {("shop/web", ())}
+    assert {row.flags for row in a_rows} == {("dnat", "local-initiated")}
+    assert {(row.local_service, row.flags) for row in b_rows} == {("shop/web", ("remote-initiated",))}
     assert once(rows) == 1300
     assert out(rows) == 1300
 
@@ -87,7 +87,7 @@ def test_pod_to_cluster_ip_across_nodes_names_the_service_on_both_sides_and_coun
 def test_pod_to_external_counts_both_directions_at_the_pods_node() -> None:
     rows = rows_of(record("node-a", (A1, 40000, INTERNET, 443), (INTERNET, 443, NODE_A, 61000)))
     assert once(rows) == 1300
-    assert {row.flags for row in rows} == {("snat",)}
+    assert {row.flags for row in rows} == {("local-initiated", "snat")}
     assert {(row.billing_class, row.remote.kind) for row in rows} == {
         (BillingClass.INTERNET, EndpointKind.INTERNET)
     }
@@ -199,7 +199,7 @@ def test_inventory_endpoint_flags_are_copied_onto_rows() -> None:
     row = (
         attributor(world).attribute(record("node-a", (A1, 1, "10.1.2.3", 2), ("10.1.2.3", 2, A1, 1))).rows[0]
     )
-    assert row.flags == ("nat-gateway",)
+    assert row.flags == ("local-initiated", "nat-gateway")
     assert (row.remote.app, row.billing_reason) == ("egress-nat", "zones-equal")
 
 
@@ -231,7 +231,7 @@ def test_same_node_hairpin_through_a_service_is_one_same_node_flow_with_both_nat
     # a1 -> VIP -> a2 on the same node, masqueraded to the node's bridge address (kernel facts section 5).
     rows = rows_of(record("node-a", (A1, 54594, VIP, 80), (A2, 8080, NODE_A, 54594)))
     assert {(row.local.pod, row.remote.pod, row.flags, row.billing_reason) for row in rows} == {
-        ("a1", "a2", ("dnat", "snat"), "same-node")
+        ("a1", "a2", ("dnat", "local-initiated", "snat"), "same-node")
     }
     assert once(rows) == 1300
 
@@ -240,4 +240,15 @@ def test_addresses_that_are_not_addresses_are_unknown_rather_than_an_error() -> 
     result = attributor().attribute(record("node-a", (A1, 1, "not-an-ip", 2), ("not-an-ip", 2, A1, 1)))
     assert {(row.remote.kind, row.billing_reason) for row in result.rows} == {
         (EndpointKind.UNKNOWN, "remote-unknown")
+    }
+
+
+def test_who_opened_the_connection_is_flagged_from_the_original_tuple() -> None:
+    # a1 on node-a opens to b1 on node-b: at node-a the local side opened it, at node-b the remote did.
+    rows = rows_of(record("node-a", (A1, 40000, B1, 5432), (B1, 5432, A1, 40000))) + rows_of(
+        record("node-b", (A1, 40000, B1, 5432), (B1, 5432, A1, 40000))
+    )
+    assert {(row.observation_point, row.local.pod, row.flags) for row in rows} == {
+        ("node-a", "a1", ("local-initiated",)),
+        ("node-b", "b1", ("remote-initiated",)),
     }

@@ -16,6 +16,10 @@ are (a same-node flow has one conntrack entry). When neither is:
 * otherwise the node only forwarded it: the pod is local if exactly the server is one, else the client
   (flag `forwarded`, outcome FORWARDED).
 
+Who opened the connection is exact: the original tuple's source did. Rows say so with the flag
+`local-initiated` or `remote-initiated` (a proxied flow's node answered the client and opened the
+backend leg).
+
 Rows. One per direction with bytes or packets: OUT carries local -> remote, IN remote -> local.
 local_ip/remote_ip are the real endpoints as seen (never a Service VIP). `count_once` follows
 direction.counted_here. `bucket_start` is the start of the bucket (settings.bucket_seconds) holding the
@@ -144,7 +148,11 @@ class Attributor:
         forward, backward = (r.orig_bytes, r.orig_packets), (r.reply_bytes, r.reply_packets)
         bucket = self._bucket
         head = (int(when // bucket) * bucket, bucket, self._environment, proto, node)
-        flags = _FLAGS[dnat, snat, placement] if dnat or snat or placement is not _CLIENT_LOCAL else ()
+        flags = (
+            _FLAGS[dnat, snat, placement, True]
+            if dnat or snat or placement is not _CLIENT_LOCAL
+            else _LOCAL_INITIATED
+        )
         same_node = client_here and server_here
         rows: list[AttributedRow] = []
         if placement is _CLIENT_LOCAL or placement is _FORWARDED_CLIENT:
@@ -155,9 +163,12 @@ class Attributor:
             me = self._placed_node(node, node_endpoint)
             front: _Side = (me, _CLUSTER, orig_dst, orig_dport, True, False)
             back: _Side = (me, _CLUSTER, reply_dst, reply_dport, True, False)
-            self._emit(rows, head, (front, client_side, addressed, "", backward, forward), flags, False)
+            # The node answered the client (front leg) and opened the connection to the backend (back leg).
+            front_flags = _FLAGS[dnat, snat, placement, False]
+            self._emit(rows, head, (front, client_side, addressed, "", backward, forward), front_flags, False)
             self._emit(rows, head, (back, server_side, "", addressed, forward, backward), flags, False)
         else:
+            flags = _FLAGS[dnat, snat, placement, False]
             backend_of = addressed or self._service_of_backend(reply_src, reply_sport, proto, when) or ""
             self._emit(
                 rows, head, (server_side, client_side, backend_of, "", backward, forward), flags, same_node
@@ -317,13 +328,19 @@ _PLACEMENT_FLAGS = {
     Placement.FORWARDED_CLIENT: ("forwarded",),
     Placement.FORWARDED_SERVER: ("forwarded",),
 }
-_FLAGS: dict[tuple[bool, bool, Placement], tuple[str, ...]] = {
-    (dnat, snat, placement): tuple(
+_FLAGS: dict[tuple[bool, bool, Placement, bool], tuple[str, ...]] = {
+    (dnat, snat, placement, local_initiated): tuple(
         sorted(
-            (("dnat",) if dnat else ()) + (("snat",) if snat else ()) + _PLACEMENT_FLAGS.get(placement, ())
+            (("dnat",) if dnat else ())
+            + (("snat",) if snat else ())
+            + _PLACEMENT_FLAGS.get(placement, ())
+            + (("local-initiated",) if local_initiated else ("remote-initiated",))
         )
     )
     for dnat in (False, True)
     for snat in (False, True)
     for placement in Placement
+    for local_initiated in (False, True)
 }
+"""Flags per (DNAT seen, SNAT seen, placement, whether the local side opened the connection)."""
+_LOCAL_INITIATED = _FLAGS[False, False, Placement.CLIENT_LOCAL, True]
