@@ -5,7 +5,8 @@
 
 The comment lines right above a key document it. Which keys exist comes from values.schema.json: an
 object with fixed properties is a section, anything else (including free-form maps such as
-podAnnotations, and objects marked x-kubenetmon-single-value) is one value. Every section and value must have a comment and a default in values.yaml.
+podAnnotations, and objects marked x-kubenetmon-single-value) is one value. Every section and value
+must have a comment and a default in values.yaml.
 """
 
 from __future__ import annotations
