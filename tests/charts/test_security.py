@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.charts.rbac import SERVER_NEEDS, grants
 from tests.charts.rendering import (
     EXAMPLES_DIR,
     Profile,
@@ -84,23 +85,7 @@ def test_server_runs_unprivileged(helm: Path, profile: Profile) -> None:
 
 def test_server_cluster_role_is_exactly_list_and_watch_of_four_resources(helm: Path) -> None:
     role = only(objects(template(helm, SERVER)), "ClusterRole")
-    granted = {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-    assert granted == {
-        (group, resource, verb)
-        for group, resource in [
-            ("", "pods"),
-            ("", "nodes"),
-            ("", "services"),
-            ("discovery.k8s.io", "endpointslices"),
-        ]
-        for verb in ("list", "watch")
-    }
+    assert grants(role["rules"]) == SERVER_NEEDS
     assert find(objects(template(helm, SERVER)), "Role") == []
 
 
