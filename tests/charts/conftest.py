@@ -1,4 +1,4 @@
-"""Fixtures of the chart tests: the Go-built helm binary."""
+"""Fixtures of the chart tests: the Go-built helm binary, and the shared test control plane."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.charts.tools import helm_binary
+from tests.kube.fixtures import kube_control_plane  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -137,7 +137,7 @@ def container(workload: dict[str, Any], name: str, *, init: bool = False) -> dic
     """A (init) container of a Deployment or DaemonSet by name."""
     spec = workload["spec"]["template"]["spec"]
     containers = spec.get("initContainers" if init else "containers", [])
-    matches = [c for c in containers if c["name"] == name]
+    matches: list[dict[str, Any]] = [c for c in containers if c["name"] == name]
     assert len(matches) == 1, f"{workload['kind']} has no single container {name!r}"
     return matches[0]
 
