@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.charts.tools import helm_binary
+from tests.kube.binaries import MissingBinariesError, find_binaries
 from tests.kube.fixtures import kube_control_plane  # noqa: F401
 
 
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    """The helm v3.22 binary built by scripts/build-test-binaries.sh (fails, naming the build, if missing)."""
-    return helm_binary()
+    """helm v3.22 built by scripts/build-test-binaries.sh; fails, naming the build command, if missing."""
+    try:
+        return find_binaries().helm
+    except MissingBinariesError as missing:
+        pytest.fail(str(missing), pytrace=False)
