@@ -57,20 +57,31 @@ def admin(control_plane: ControlPlane) -> Credentials:
     return Credentials(kubeconfig=str(control_plane.kubeconfig))
 
 
-@asynccontextmanager
-async def running(
-    credentials: Credentials, *, clock: ShiftedClock | None = None, ready_within: float = 30, **settings: Any
-) -> AsyncIterator[KubeInventory]:
+def make_inventory(
+    credentials: Credentials, *, clock: ShiftedClock | None = None, **settings: Any
+) -> KubeInventory:
     settings.setdefault("watch", FAST)
-    inventory = KubeInventory(
+    return KubeInventory(
         KubeInventorySettings(credentials=credentials, **settings), clock=clock or ShiftedClock()
     )
+
+
+@asynccontextmanager
+async def started(inventory: KubeInventory, ready_within: float = 30) -> AsyncIterator[KubeInventory]:
     await inventory.start()
     try:
         await inventory.wait_ready(ready_within)
         yield inventory
     finally:
         await inventory.stop()
+
+
+@asynccontextmanager
+async def running(
+    credentials: Credentials, *, clock: ShiftedClock | None = None, ready_within: float = 30, **settings: Any
+) -> AsyncIterator[KubeInventory]:
+    async with started(make_inventory(credentials, clock=clock, **settings), ready_within) as inventory:
+        yield inventory
 
 
 def ago(seconds: float) -> str:
@@ -234,11 +245,9 @@ async def test_the_watch_survives_an_apiserver_restart_without_losing_or_repeati
     kube_control_plane: ControlPlane, kube_namespace: str, cluster: ClusterApi
 ) -> None:
     ns, net = kube_namespace, unique_subnet()
-    inventory = KubeInventory(KubeInventorySettings(credentials=admin(kube_control_plane), watch=FAST))
+    inventory = make_inventory(admin(kube_control_plane))
     deliveries = Deliveries(inventory)
-    await inventory.start()
-    try:
-        await inventory.wait_ready(30)
+    async with started(inventory):
         p1 = await cluster.create_pod(ns, manifests.pod("p1", ns, ips=(f"{net}.1",)))
         await cluster.create_pod(ns, manifests.pod("p2", ns, ips=(f"{net}.2",)))
         await eventually(lambda: _pods_match_a_fresh_list(inventory, cluster), what="initial pods")
@@ -257,8 +266,6 @@ async def test_the_watch_survives_an_apiserver_restart_without_losing_or_repeati
             "an unchanged object was delivered twice"
         )
         assert all(status.listed for status in inventory.status().values())
-    finally:
-        await inventory.stop()
 
 
 async def test_a_forced_410_relists_and_delivers_what_was_missed(
@@ -267,11 +274,9 @@ async def test_a_forced_410_relists_and_delivers_what_was_missed(
     ns, net = kube_namespace, unique_subnet()
     # A slow first retry leaves time to change things while the informer is disconnected.
     watch = WatchSettings(read_timeout=75, backoff_initial=4, backoff_max=4)
-    inventory = KubeInventory(KubeInventorySettings(credentials=admin(kube_control_plane), watch=watch))
+    inventory = make_inventory(admin(kube_control_plane), watch=watch)
     deliveries = Deliveries(inventory)
-    await inventory.start()
-    try:
-        await inventory.wait_ready(30)
+    async with started(inventory):
         p1 = await cluster.create_pod(ns, manifests.pod("p1", ns, ips=(f"{net}.1",)))
         await eventually(lambda: p1["metadata"]["uid"] in inventory.known("pods"), what="p1")
         lists_before = inventory.status()["pods"].lists
@@ -291,8 +296,6 @@ async def test_a_forced_410_relists_and_delivers_what_was_missed(
         )
         assert pod_at(inventory, f"{net}.2", time.time()) == "p2"
         assert pod_at(inventory, f"{net}.1", time.time()) == "p1"  # deleted, still in its grace period
-    finally:
-        await inventory.stop()
 
 
 async def test_a_server_side_watch_timeout_resumes_without_relisting(
