@@ -10,7 +10,7 @@ container statuses) goes through the real path: list pages as bytes -> orjson ->
   pass) and process RSS growth, per pod, against two baselines measured in the same run: the raw
   JSON, and keeping the decoded objects as dicts (what a cache of full objects would hold);
 - ns per lookup for endpoint_at (pod, node, reused address, miss), service_at and service_of_backend,
-  against a plain dict.get on the same keys.
+  against the floor: a Python function that does nothing but one dict.get on the same table.
 """
 
 from __future__ import annotations
@@ -365,15 +365,21 @@ def lookup_costs(index: InventoryIndex, pods: int, nodes: int, services: int) ->
         ],
         "service_of_backend": [(pod_ip(rng.randrange(pods)), 8080, "tcp", NOW) for _ in range(sample)],
     }
-    table = {ip: object() for n in range(pods) for ip in (pod_ip(n),)}
-    baseline = time_per_call(table.get, [(ip,) for ip, _ in cases["endpoint_at pod"]])
+    # The floor any lookup function pays: a Python function taking (ip, when) that only does dict.get
+    # on a copy of the index's own address table (same key objects, same memory layout).
+    table_get = dict(index._fixed).get
+
+    def floor(ip: str, when: float) -> object:
+        return table_get(ip)
+
+    baseline = time_per_call(floor, cases["endpoint_at pod"])
     print(
-        f"\nlookups ({sample:,} calls each, best of 5); baseline dict.get on the pod IPs: {baseline:.0f} ns"
+        f"\nlookups ({sample:,} calls each, best of 5); floor (one dict.get in a function): {baseline:.0f} ns"
     )
     for name, calls in cases.items():
         function = index.endpoint_at if name.startswith("endpoint_at") else getattr(index, name.split()[0])
         cost = time_per_call(function, calls)
-        print(f"  {name:24} {cost:6.0f} ns/call  ({cost / baseline:4.1f}x dict.get)")
+        print(f"  {name:24} {cost:6.0f} ns/call  ({cost / baseline:4.1f}x the floor)")
 
 
 def main(argv: list[str]) -> int:

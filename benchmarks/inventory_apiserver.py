@@ -24,13 +24,13 @@ from typing import Any
 
 import aiohttp
 import orjson
+
 from benchmarks.inventory import rss_bytes
+from kubenetmon.server.inventory.cluster import KubeInventory, KubeInventorySettings
+from kubenetmon.server.inventory.kube import PODS, Credentials, KubeClient
 from tests.kube.binaries import find_binaries
 from tests.kube.control_plane import ControlPlane
 from tests.server.inventory import manifests
-
-from kubenetmon.server.inventory.cluster import KubeInventory, KubeInventorySettings
-from kubenetmon.server.inventory.kube import PODS, Credentials, KubeClient
 
 NAMESPACES = 20
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from kubenetmon import __version__, logs
+
+if TYPE_CHECKING:
+    from kubenetmon.transport.tls import TlsSettings
 
 # name -> (module, one-line help shown even before the module is imported)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -81,6 +85,44 @@ def logging_options(func: F) -> F:
         show_envvar=True,
         help="Minimum level of log lines.",
     )(func)
+
+
+def option(*names: str, **kwargs: Any) -> Callable[[F], F]:
+    """A click option that also reads KUBENETMON_<FIRST NAME> (shown in --help), the charts' interface."""
+    env = "KUBENETMON_" + names[0].lstrip("-").split("/")[0].replace("-", "_").upper()
+    return click.option(*names, envvar=env, show_envvar=True, **kwargs)
+
+
+def tls_options(func: F) -> F:
+    """--tls-cert, --tls-key, --tls-ca and --insecure: mutual TLS between agents and server."""
+    for decorator in reversed(
+        [
+            option("--tls-cert", type=click.Path(path_type=Path), help="This side's certificate (PEM)."),
+            option("--tls-key", type=click.Path(path_type=Path), help="Its private key (PEM)."),
+            option(
+                "--tls-ca",
+                type=click.Path(path_type=Path),
+                help="CA bundle that must have signed the other side's certificate.",
+            ),
+            option(
+                "--insecure",
+                is_flag=True,
+                default=False,
+                help="Plaintext and unauthenticated (logs a warning); for labs only.",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def tls_settings(
+    tls_cert: Path | None, tls_key: Path | None, tls_ca: Path | None, insecure: bool, server_name: str = ""
+) -> TlsSettings:
+    """The values of `tls_options` as settings (validated by the component that uses them)."""
+    from kubenetmon.transport.tls import TlsSettings  # noqa: PLC0415 - keeps `kubenetmon --help` free of grpc
+
+    return TlsSettings(cert=tls_cert, key=tls_key, ca=tls_ca, insecure=insecure, server_name=server_name)
 
 
 def setup_logging(log_level: str, log_format: str) -> None:

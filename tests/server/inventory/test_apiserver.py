@@ -317,19 +317,37 @@ async def test_a_server_side_watch_timeout_resumes_without_relisting(
 
 @pytest.mark.slow
 async def test_bookmarks_keep_a_quiet_watch_alive_within_the_read_timeout(
-    kube_control_plane: ControlPlane,
+    kube_control_plane: ControlPlane, kube_namespace: str, cluster: ClusterApi
 ) -> None:
-    """The API server sends a bookmark about once a minute on a quiet watch; a read timeout above
-    that (the default is 90 s, 70 s here) never mistakes a quiet watch for a dead one."""
+    """The API server sends a bookmark about once a minute on a quiet watch, once its pod cache has
+    progressed past the watch's resourceVersion (here: a write to another kind, then a consistent
+    list, which makes it ask etcd for progress). A read timeout above that (90 s by default, 70 s
+    here) then never fires."""
     bookmarks = metrics.EVENTS.labels("pods", "BOOKMARK")
     stalls = metrics.ERRORS.labels("pods", "WatchStalled")
     before_bookmarks, before_stalls = bookmarks._value.get(), stalls._value.get()
     watch = WatchSettings(watch_timeout=300, read_timeout=70)
     async with running(admin(kube_control_plane), watch=watch) as inventory:
         listed_at = inventory.status()["pods"].resource_version
+        config_map = {"metadata": {"name": "progress"}}
+        await cluster.call("POST", f"/api/v1/namespaces/{kube_namespace}/configmaps", config_map)
+        await cluster.versions("/api/v1/pods")
         await eventually(lambda: bookmarks._value.get() > before_bookmarks, within=80, what="a bookmark")
         assert stalls._value.get() == before_stalls
         assert inventory.status()["pods"].resource_version != listed_at
+        assert inventory.status()["pods"].lists == 1
+
+
+async def test_a_silent_watch_is_replaced_from_the_same_resource_version_without_relisting(
+    kube_control_plane: ControlPlane, kube_namespace: str, cluster: ClusterApi
+) -> None:
+    ip = f"{unique_subnet()}.8"
+    stalls = metrics.ERRORS.labels("pods", "WatchStalled")
+    before = stalls._value.get()
+    async with running(admin(kube_control_plane), watch=WatchSettings(read_timeout=1)) as inventory:
+        await eventually(lambda: stalls._value.get() >= before + 2, what="two silent watches replaced")
+        await cluster.create_pod(kube_namespace, manifests.pod("after-silence", kube_namespace, ips=(ip,)))
+        await eventually(lambda: pod_at(inventory, ip, time.time()) == "after-silence", what="the pod")
         assert inventory.status()["pods"].lists == 1
 
 

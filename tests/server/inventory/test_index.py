@@ -427,3 +427,14 @@ def _pod_at(index: InventoryIndex, ip: str, when: float) -> str:
     endpoint = index.endpoint_at(ip, when)
     assert endpoint is not None, f"{ip} resolved to nothing at {when}"
     return endpoint.pod
+
+
+def test_an_existing_pod_is_placed_on_its_node_by_name_and_a_deleted_one_is_not(
+    index: InventoryIndex,
+) -> None:
+    add_node(index)
+    uid = add_pod(index, "agent-x7k2p", "198.18.1.20", node="node-a")
+    assert index.node_of_pod("shop", "agent-x7k2p") == "node-a"
+    assert index.node_of_pod("shop", "someone-else") is None
+    index.delete_pod(uid)
+    assert index.node_of_pod("shop", "agent-x7k2p") is None

@@ -178,8 +178,8 @@ async def test_a_garbage_line_reconnects_from_the_last_good_resource_version_wit
     assert len(sleeps.delays) == 1
 
 
-async def test_a_silent_stream_is_abandoned_after_the_read_timeout_and_resumed(
-    api: CannedApi, informer: Informer[Pod]
+async def test_a_silent_stream_is_replaced_at_once_after_the_read_timeout(
+    api: CannedApi, informer: Informer[Pod], sleeps: Sleeps
 ) -> None:
     api.lists[PATH].append(ListReply([pod("a", "5")], resource_version="10"))
     api.watches[PATH].append(WatchReply(hang=True))
@@ -187,6 +187,7 @@ async def test_a_silent_stream_is_abandoned_after_the_read_timeout_and_resumed(
     events = await take(informer, 3)
     assert names(events) == ["+a@Running", "listed", "+b@Running"]
     assert [w.query["resourceVersion"] for w in api.requests_to(PATH, watch=True)] == ["10", "10"]
+    assert sleeps.delays == []
 
 
 async def test_a_bookmark_advances_the_resource_version_for_the_next_watch(

@@ -7,6 +7,8 @@ benchmark needs no API server.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from kubenetmon.records import Endpoint
@@ -54,3 +56,121 @@ class ExternalLookup(Protocol):
     def cloud_range(self, ip: str) -> Endpoint | None:
         """The longest-prefix match of `ip` in the loaded cloud ranges (cloud, region, service)."""
         ...
+
+
+class ExternalEntries(Protocol):
+    """The half of ExternalLookup a static inventory answers."""
+
+    def external(self, ip: str) -> Endpoint | None:
+        """The most specific static-inventory entry for `ip`, or None."""
+        ...
+
+
+class CloudRangeSource(Protocol):
+    """The half of ExternalLookup a cloud range table answers."""
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """The longest-prefix match of `ip` in the loaded cloud ranges, or None."""
+        ...
+
+
+class Nothing:
+    """Knows nothing: every lookup answers None. For a server without a static inventory or cloud
+    ranges, and for tests that exercise attribution with no inventory at all."""
+
+    def endpoint_at(self, ip: str, when: float) -> Endpoint | None:
+        """None."""
+        return None
+
+    def node(self, name: str) -> Endpoint | None:
+        """None."""
+        return None
+
+    def service_at(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """None."""
+        return None
+
+    def service_of_backend(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """None."""
+        return None
+
+    def external(self, ip: str) -> Endpoint | None:
+        """None."""
+        return None
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """None."""
+        return None
+
+
+class Inventory(EndpointLookup, ServiceLookup, Protocol):
+    """A source that answers both endpoint and Service questions (the Kubernetes index, a static file)."""
+
+
+class FirstAnswer:
+    """Several inventories asked in order; the first that knows answers. Kubernetes comes first, so a
+    static file only fills in what the cluster does not know (VMs, databases, other clusters' nodes)."""
+
+    __slots__ = ("_sources",)
+
+    def __init__(self, sources: Sequence[Inventory]) -> None:
+        self._sources = tuple(sources)
+
+    def endpoint_at(self, ip: str, when: float) -> Endpoint | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.endpoint_at(ip, when)
+            if found is not None:
+                return found
+        return None
+
+    def node(self, name: str) -> Endpoint | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.node(name)
+            if found is not None:
+                return found
+        return None
+
+    def service_at(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.service_at(ip, port, proto, when)
+            if found is not None:
+                return found
+        return None
+
+    def service_of_backend(self, ip: str, port: int, proto: str, when: float) -> str | None:
+        """The first source's answer."""
+        for source in self._sources:
+            found = source.service_of_backend(ip, port, proto, when)
+            if found is not None:
+                return found
+        return None
+
+
+class ExternalSources:
+    """An ExternalLookup made of a static inventory's entries and a cloud range table."""
+
+    __slots__ = ("_entries", "_ranges")
+
+    def __init__(self, entries: ExternalEntries, ranges: CloudRangeSource) -> None:
+        self._entries = entries
+        self._ranges = ranges
+
+    def external(self, ip: str) -> Endpoint | None:
+        """The static inventory's answer."""
+        return self._entries.external(ip)
+
+    def cloud_range(self, ip: str) -> Endpoint | None:
+        """The cloud range table's answer."""
+        return self._ranges.cloud_range(ip)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """Everything attribution may ask of the world, in one bundle."""
+
+    endpoints: EndpointLookup
+    services: ServiceLookup
+    external: ExternalLookup

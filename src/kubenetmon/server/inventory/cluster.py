@@ -1,6 +1,11 @@
 """The live cluster inventory: four informers (pods, nodes, services, EndpointSlices) feeding one index.
 
-    inventory = KubeInventory(KubeInventorySettings(kubeconfig="~/.kube/config", cluster="prod-eu"))
+    inventory = KubeInventory(
+        KubeInventorySettings(
+            credentials=Credentials(kubeconfig="/etc/kubenetmon/kubeconfig"),  # None: in-cluster
+            identity=ClusterIdentity(cluster="prod-eu", cloud="aws", region="eu-west-1"),
+        )
+    )
     await inventory.start()
     await inventory.wait_ready(60)
     lookups = inventory.index            # EndpointLookup and ServiceLookup for attribution

@@ -69,6 +69,8 @@ class InventoryIndex:
         self._clock = clock
         self._pods: dict[str, _PodEntry] = {}
         self._pods_on_node: dict[str, set[str]] = {}
+        self._live_pod_by_name: dict[tuple[str, str], str] = {}
+        """(namespace, name) -> uid of pods that exist in the API now (deleted ones are not here)."""
         self._holdings: dict[str, list[Holding]] = {}
         self._released: dict[tuple[str, str], float] = {}
         """(address, pod uid) -> when the pod let go of it (deleted, completed, lost it); oldest first."""
@@ -124,6 +126,11 @@ class InventoryIndex:
         entry = self._pods.get(uid)
         return entry.pod if entry is not None else None
 
+    def node_of_pod(self, namespace: str, name: str) -> str | None:
+        """The node a pod that exists now is scheduled on (for agent identities), or None."""
+        uid = self._live_pod_by_name.get((namespace, name))
+        return self._pods[uid].pod.node or None if uid is not None else None
+
     def counts(self) -> dict[str, int]:
         """Objects held per kind, including deleted ones still in their grace period."""
         return {
@@ -152,6 +159,7 @@ class InventoryIndex:
             entry.pod, entry.endpoint, entry.deleted_at = pod, self._pod_endpoint(pod), math.inf
             self._deleted_pods.pop(pod.uid, None)
         self._pods_on_node.setdefault(pod.node, set()).add(pod.uid)
+        self._live_pod_by_name[(pod.namespace, pod.name)] = pod.uid
         indexed = () if pod.host_network else pod.ips
         for ip in old_ips:
             if ip not in indexed:
@@ -166,6 +174,8 @@ class InventoryIndex:
             return
         now = self._clock()
         entry.deleted_at = self._deleted_pods[uid] = now
+        if self._live_pod_by_name.get((entry.pod.namespace, entry.pod.name)) == uid:
+            del self._live_pod_by_name[(entry.pod.namespace, entry.pod.name)]
         for ip in entry.pod.ips:
             self._release_holding(ip, uid, now)
 

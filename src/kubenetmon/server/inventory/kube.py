@@ -78,7 +78,8 @@ class ApiUnavailable(ApiError):
 
 
 class WatchStalled(ApiUnavailable):
-    """A watch connection went silent for longer than the bookmark period allows."""
+    """A watch connection sent nothing for the read timeout: a dead connection, or a quiet collection
+    the API server sends no bookmarks for (it sends none until its cache has seen one event)."""
 
 
 class ResourceGone(ApiError):
@@ -191,8 +192,7 @@ class KubeClient:
                 except ApiUnavailable as exc:
                     if isinstance(exc.__cause__, TimeoutError):
                         raise WatchStalled(
-                            f"watch {resource.plural}: nothing received, not even a bookmark, "
-                            f"for {read_timeout:g} s"
+                            f"watch {resource.plural}: no event or bookmark for {read_timeout:g} s"
                         ) from exc
                     raise
                 except ValueError as exc:  # aiohttp: a line longer than its read buffer (2 MiB)

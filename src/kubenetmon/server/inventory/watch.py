@@ -11,9 +11,10 @@
    When the server ends the watch, reconnect from the last resourceVersion seen.
 3. On 410 Gone (the HTTP status or an ERROR event), list again: step 1's diff turns whatever was missed
    into synthetic upserts and deletes, so consumers never see duplicates or miss a deletion.
-4. On any other failure (connection, 429, 5xx, 401, 403, a garbage line, a silent stream), wait with
-   exponential backoff and jitter (honouring Retry-After), then resume the watch from the last
-   resourceVersion, or the list if it had not completed.
+4. On any other failure (connection, 429, 5xx, 401, 403, a garbage line), wait with exponential
+   backoff and jitter (honouring Retry-After), then resume the watch from the last resourceVersion,
+   or the list if it had not completed. A watch silent for the read timeout is reconnected at once:
+   it is a dead connection or a quiet collection, and the next connect tells which.
 
 Objects are identified by metadata.uid, so a pod deleted and recreated under the same name during a
 gap is one delete and one add. A malformed object is skipped and counted; the stream goes on.
@@ -42,6 +43,7 @@ from kubenetmon.server.inventory.kube import (
     MalformedResponse,
     ResourceGone,
     Unauthorized,
+    WatchStalled,
     status_error,
 )
 from kubenetmon.server.inventory.parse import MalformedObject
@@ -59,8 +61,10 @@ class WatchSettings:
     watch_timeout: int = 300
     """Server-side timeoutSeconds of one watch request; the informer then reconnects from where it was."""
     read_timeout: float = 90.0
-    """Client-side silence that means a dead connection. The API server sends a bookmark about once a
-    minute on a quiet watch, so 90 s leaves room for one late bookmark without waiting forever."""
+    """Client-side silence after which the connection is presumed dead and replaced. The API server
+    sends a bookmark about once a minute on a quiet watch (measured on 1.37: 60 s apart), so 90 s
+    leaves room for one late bookmark; it sends none for a collection without any event since it
+    started, so such watches are simply reconnected every 90 s."""
     list_timeout: float = 120.0
     """Budget for one list page."""
     backoff_initial: float = 0.5
@@ -165,6 +169,11 @@ class Informer(Generic[T]):
                         yield event
                 gone = 0
                 log.debug("%s: watch ended by the server; resuming from %s", self._kind, self._rv)
+            except WatchStalled as exc:
+                # Not a failure to back off from: the API server sends no bookmarks on a collection
+                # whose cache has seen no event since it started, so quiet watches go silent.
+                metrics.ERRORS.labels(self._kind, type(exc).__name__).inc()
+                log.info("%s: %s; reconnecting from resourceVersion %s", self._kind, exc, self._rv)
             except ResourceGone as exc:
                 self._failed(exc)
                 if must_list or gone:  # the list itself outlived the server's history: pause first

@@ -1,0 +1,3 @@
+"""The daemon tests reuse the transport tests' throwaway PKI."""
+
+from tests.transport.conftest import pki  # noqa: F401
