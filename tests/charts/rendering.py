@@ -147,6 +147,17 @@ def env_names(workload: dict[str, Any], container_name: str) -> set[str]:
     return {entry["name"] for entry in container(workload, container_name).get("env", [])}
 
 
+def env_values(workload: dict[str, Any], container_name: str, fields: Mapping[str, str]) -> dict[str, str]:
+    """A container's environment; `fields` stands in for the pod fields (fieldRef) the kubelet fills in."""
+    values = {}
+    for entry in container(workload, container_name).get("env", []):
+        if "valueFrom" in entry:
+            values[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:
+            values[entry["name"]] = entry["value"]
+    return values
+
+
 def daemon(objs: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """The workload that runs a kubenetmon daemon, and its container name."""
     daemonsets = find(objs, "DaemonSet")
