@@ -6,76 +6,20 @@ with that account's token.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from kubenetmon.server.inventory.cluster import KubeInventory, KubeInventorySettings
 from kubenetmon.server.inventory.kube import Credentials
-from tests.charts.crds import crd_files
 from tests.charts.rbac import SERVER_NEEDS, Grant, grants
+from tests.charts.releases import Release, install, node_object, pod_object
 from tests.charts.rendering import EXAMPLES_DIR, Profile, objects, profiles, template
 from tests.kube.control_plane import ControlPlane
 from tests.kube.identity import ClientIdentity
-from tests.kube.namespaces import create_namespace, delete_namespace
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.helm]
-
-
-@pytest.fixture(scope="module")
-def crds(kube_control_plane: ControlPlane) -> Iterator[None]:
-    """The cert-manager and Prometheus Operator CRD subsets, so their kinds are known and checked."""
-    args = [arg for path in crd_files() for arg in ("-f", str(path))]
-    kube_control_plane.kubectl("apply", *args)
-    kube_control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *args)
-    try:
-        yield
-    finally:
-        kube_control_plane.kubectl("delete", "--ignore-not-found", *args)
-
-
-@pytest.fixture(scope="module")
-def namespace(kube_control_plane: ControlPlane) -> Iterator[str]:
-    name = create_namespace(kube_control_plane, prefix="charts")
-    try:
-        yield name
-    finally:
-        delete_namespace(kube_control_plane, name)
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    name: str
-    namespace: str
-    install_output: str
-
-
-def _install(control_plane: ControlPlane, profile: Profile, namespace: str, *extra: str) -> Release:
-    name = f"{profile.chart.removeprefix('kubenetmon-')}-{secrets.token_hex(3)}"
-    args = ["install", name, str(profile.chart_dir), "--namespace", namespace, *extra]
-    if profile.values_file is not None:
-        args += ["--values", str(profile.values_file)]
-    return Release(name, namespace, control_plane.helm(*args).stdout)
-
-
-@pytest.fixture(scope="module")
-def server(kube_control_plane: ControlPlane, namespace: str, crds: None) -> Iterator[Release]:
-    """kubenetmon-server installed for real with its defaults (no --wait: no controllers run here)."""
-    release = _install(kube_control_plane, Profile("kubenetmon-server", None), namespace)
-    try:
-        yield release
-    finally:
-        kube_control_plane.helm("uninstall", release.name, "--namespace", namespace)
-
-
-@pytest.fixture(scope="module")
-def server_account(kube_control_plane: ControlPlane, server: Release) -> ClientIdentity:
-    """A token of the ServiceAccount the chart created for the server."""
-    return kube_control_plane.service_account(server.namespace, f"{server.name}-kubenetmon-server")
 
 
 @pytest.mark.parametrize("profile", profiles(), ids=str)
@@ -96,7 +40,7 @@ def test_installed_release_holds_the_rendered_objects(
     kube_control_plane: ControlPlane, server: Release
 ) -> None:
     deployment = kube_control_plane.request(
-        "GET", f"/apis/apps/v1/namespaces/{server.namespace}/deployments/{server.name}-kubenetmon-server"
+        "GET", f"/apis/apps/v1/namespaces/{server.namespace}/deployments/{server.fullname}"
     ).ok()
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == ["server"]
     assert "/readyz" in server.install_output
@@ -146,10 +90,10 @@ async def test_server_informers_sync_with_the_chart_service_account(
     kube_control_plane: ControlPlane, server: Release, server_account: ClientIdentity
 ) -> None:
     node = f"charts-node-{secrets.token_hex(3)}"
-    node_uid = kube_control_plane.request("POST", "/api/v1/nodes", _node(node)).ok()["metadata"]["uid"]
+    node_uid = kube_control_plane.request("POST", "/api/v1/nodes", node_object(node)).ok()["metadata"]["uid"]
     try:
         pod = kube_control_plane.request(
-            "POST", f"/api/v1/namespaces/{server.namespace}/pods", _pod("probe", node)
+            "POST", f"/api/v1/namespaces/{server.namespace}/pods", pod_object("probe", node)
         ).ok()
         inventory = KubeInventory(
             KubeInventorySettings(credentials=Credentials(str(server_account.kubeconfig)))
@@ -172,7 +116,7 @@ def test_install_notes_never_show_the_clickhouse_password(
 ) -> None:
     profile = Profile("kubenetmon-server", EXAMPLES_DIR / "server-quickstart.yaml")
     password = yaml.safe_load(profile.values_file.read_text())["store"]["clickhouse"]["password"]  # type: ignore[union-attr]
-    release = _install(kube_control_plane, profile, namespace)
+    release = install(kube_control_plane, profile, namespace)
     try:
         assert "NOTES:" in release.install_output
         assert password not in release.install_output
@@ -182,10 +126,10 @@ def test_install_notes_never_show_the_clickhouse_password(
 
 
 def test_agent_chart_installs(kube_control_plane: ControlPlane, namespace: str, crds: None) -> None:
-    release = _install(kube_control_plane, Profile("kubenetmon-agent", None), namespace)
+    release = install(kube_control_plane, Profile("kubenetmon-agent", None), namespace)
     try:
         daemonset = kube_control_plane.request(
-            "GET", f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{release.name}-kubenetmon-agent"
+            "GET", f"/apis/apps/v1/namespaces/{namespace}/daemonsets/{release.fullname}"
         ).ok()
         assert daemonset["spec"]["template"]["spec"]["hostNetwork"] is True
     finally:
@@ -217,16 +161,3 @@ def _rules(control_plane: ControlPlane, namespace: str, identity: ClientIdentity
     ).ok()["status"]
     assert status["incomplete"] is False
     return grants(status["resourceRules"])
-
-
-def _node(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}
-
-
-def _pod(name: str, node: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {"nodeName": node, "containers": [{"name": "main", "image": "example.invalid/probe:1"}]},
-    }

@@ -69,6 +69,9 @@ def test_agent_certificate_names_its_own_pod(helm: Path) -> None:
         == "spiffe://kubenetmon/ns/${POD_NAMESPACE}/pod/${POD_NAME}"
     )
     assert "client auth" in attributes["csi.cert-manager.io/key-usages"]
+    # The server takes a certificate's DNS names (or its CN) as node names it may report for; the pod's
+    # certificate must prove only the pod.
+    assert not {"csi.cert-manager.io/common-name", "csi.cert-manager.io/dns-names"} & set(attributes)
 
 
 @pytest.mark.parametrize("profile", profiles("kubenetmon-server"), ids=str)
