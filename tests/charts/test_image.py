@@ -1,6 +1,6 @@
 """The container image, checked as far as this machine can without a container engine: what the
-Dockerfile does, that it installs exactly like `make venv` and CI (scripts/install.sh with the pinned
-constraints), and that the slim install it makes still runs the embedded store.
+Dockerfile does, that it and `make venv` (which CI runs) install through the same scripts/install.sh with
+the pinned constraints, and that the slim install it makes still runs the embedded store.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from itertools import takewhile
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -33,6 +34,13 @@ def test_image_installs_with_the_shared_install_script_and_constraints() -> None
     copies = " ".join(_instructions("COPY"))
     assert "constraints.txt" in copies
     assert "scripts/install.sh" in copies
+
+
+def test_make_venv_installs_with_the_shared_install_script() -> None:
+    prerequisites, recipe = _make_rule("$(VENV)/.installed")
+    assert "scripts/install.sh" in prerequisites
+    assert "scripts/install.sh $(VENV)/bin/python --dev --editable" in recipe
+    assert not [line for line in recipe if "pip install" in line]
 
 
 def test_install_script_pins_versions_with_constraints() -> None:
@@ -110,6 +118,14 @@ def test_embedded_store_works_without_the_dataframe_libraries_the_image_leaves_o
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[(6, 3)]"
+
+
+def _make_rule(target: str) -> tuple[list[str], list[str]]:
+    """The prerequisites and recipe lines of a Makefile rule."""
+    lines = (REPO_ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = takewhile(lambda line: line.startswith("\t"), lines[start + 1 :])
+    return lines[start].split(":", 1)[1].split(), [line.strip() for line in recipe]
 
 
 def _runtime_closure(requirements: list[str]) -> set[str]:
