@@ -70,3 +70,34 @@ def test_an_unknown_dsn_parameter_is_rejected(helm: Path) -> None:
     values = {"store": {"type": "clickhouse", "clickhouse": {"host": "ch", "params": {"tabel": "x"}}}}
     message = _error(helm, SERVER, values)
     assert "at '/store/clickhouse/params': additional properties 'tabel' not allowed" in message
+
+
+def test_a_write_ahead_log_claim_refuses_more_than_one_replica(helm: Path) -> None:
+    values = {"replicaCount": 2, "store": {"type": "clickhouse", "clickhouse": {"host": "ch"}}}
+    message = _error(helm, SERVER, {**values, "wal": {"persistence": {"enabled": True}}})
+    assert "replicaCount is 2 but wal.persistence.enabled needs exactly 1" in message
+
+
+def test_no_kubernetes_api_needs_a_static_inventory(helm: Path) -> None:
+    message = _error(helm, SERVER, {"kubernetes": {"enabled": False}})
+    assert "kubernetes.enabled=false needs inventory.enabled=true" in message
+
+
+def test_the_server_grace_period_must_cover_its_shutdown_steps(helm: Path) -> None:
+    message = _error(helm, SERVER, {"config": {"shutdownGrace": 30}})
+    assert (
+        "terminationGracePeriodSeconds (75) must be at least three times config.shutdownGrace (30)" in message
+    )
+
+
+def test_the_agent_grace_period_must_cover_its_drain(helm: Path) -> None:
+    message = _error(helm, AGENT, {"config": {"drainTimeout": 30}})
+    assert "terminationGracePeriodSeconds (30) must exceed config.drainTimeout (30)" in message
+
+
+def test_a_cloud_ranges_url_must_name_its_provider(helm: Path) -> None:
+    message = _error(helm, SERVER, {"config": {"cloudRangesUrl": ["https://mirror.example.com/aws.json"]}})
+    assert (
+        "at '/config/cloudRangesUrl/0': 'https://mirror.example.com/aws.json' does not match pattern"
+        in message
+    )
