@@ -15,9 +15,10 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The same install step as CI and the container image (scripts/install.sh, pinned by constraints.txt).
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/install.sh
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	scripts/install.sh $(VENV)/bin/python --dev --editable
 	touch $@
 
 test-binaries:
