@@ -12,12 +12,11 @@ most `--window` batches in flight; they time each batch from write to acknowledg
 
 "Stored" is measured thus: when every agent has its last ack, the WAL holds everything; the server then
 gets SIGTERM, which makes it insert what is left at once instead of after the age-based flush delay
-(production flush settings otherwise: 200,000 keys or 10 s). /metrics is polled every 0.1 s until
-`kubenetmon_server_store_delay_seconds_count` (observed per batch once its rows are inserted) counts
-every batch, or the endpoint is gone (the server closes it after its last insert). The server must then
-exit 0 having logged "server stopped", and the table's sum(bytes), sum(packets) must equal the recorded
-batches'. Server CPU is user+system of all its threads (the engine's background merges included) from
-the first send to that moment, from /proc; peak RSS is its ru_maxrss (os.wait4).
+(production flush settings otherwise: 200,000 keys or 10 s). It closes its HTTP endpoint only after that
+last insert, so /healthz is polled every 20 ms until the connection is refused: that moment is the end.
+The server must then exit 0 having logged "server stopped", and the table's sum(bytes) and sum(packets)
+must equal the recorded batches'. Server CPU is user+system of all its threads (the engine's background
+merges included) from the first send to that moment, from /proc; peak RSS is its ru_maxrss (os.wait4).
 
 Baselines in the same run, on the same core and the same batches: transport only (FlowServer with a
 handler that acknowledges at once: gRPC + TLS + decode, the most a server could receive), and each stage
@@ -40,7 +39,7 @@ import yaml
 
 from benchmarks import server_profile, server_stages
 from benchmarks.server_agents import write_batches
-from benchmarks.server_process import in_child, scrape, start_server, stream, wait_stored
+from benchmarks.server_process import in_child, scrape, start_server, stream, wait_stopped_storing
 from benchmarks.server_traffic import Traffic, inventory_document, recorded_traffic
 from benchmarks.transport_server import make_pki, serve
 from kubenetmon.server.attribution.settings import AttributionSettings
@@ -85,7 +84,7 @@ class EndToEnd:
     profile: tuple[dict[str, int], int] | None
 
 
-def end_to_end(setup: Setup, scratch: Path, batches: int, profile: Path | None) -> EndToEnd:
+def end_to_end(setup: Setup, scratch: Path, profile: Path | None) -> EndToEnd:
     """Start the server, stream every batch, SIGTERM it, note when the last insert is done, read the table.
     With `profile` (a file for py-spy's raw output) the server is sampled."""
     scratch.mkdir()
@@ -106,10 +105,9 @@ def end_to_end(setup: Setup, scratch: Path, batches: int, profile: Path | None) 
 
     results = stream(setup.pki, server.grpc_port, setup.groups, setup.window, setup.agent_cpus, go)
     received = scrape(server).get("kubenetmon_server_records_received_total", 0.0)
-    # SIGTERM ends the age-based wait for the last partial aggregate: inserted at once, then the server
-    # closes its HTTP endpoint. Done = every batch's rows counted as stored, or the endpoint gone.
+    # SIGTERM ends the age-based wait for the last partial aggregate: it is inserted at once.
     server.process.send_signal(signal.SIGTERM)
-    stored_at = wait_stored(server, batches)
+    stored_at = wait_stopped_storing(server)
     cpu = server_profile.process_cpu(pid) - at_go["cpu"]
     threads = server_profile.grouped_difference(server_profile.thread_cpu(pid), before)
     _, status, usage = os.wait4(pid, 0)
@@ -179,11 +177,13 @@ def report(
     records, batches = traffic.records, sum(len(b) for b in traffic.batches.values())
     rows, stored_bytes, stored_packets = run.stored
     exact = (stored_bytes, stored_packets) == (traffic.total_bytes, traffic.total_packets)
+    exact = exact and run.received == records
     print(f"server on cpu {setup.server_cpu}, {len(setup.groups)} agent processes on cpus "
           f"{sorted(setup.agent_cpus)}; {records:,} records in {batches} batches from {len(traffic.batches)} "
           f"nodes, window {setup.window} per stream; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print(f"stored {rows:,} rows; sum(bytes) and sum(packets) {'match' if exact else 'DO NOT MATCH'} the "
-          f"batches ({stored_bytes:,} vs {traffic.total_bytes:,} bytes)\n")  # fmt: skip
+    print(f"received {run.received:,.0f} records, stored {rows:,} rows; sum(bytes) and sum(packets) "
+          f"{'match' if exact else 'DO NOT MATCH'} the batches ({stored_bytes:,} vs {traffic.total_bytes:,} "
+          "bytes)\n")  # fmt: skip
     t_seconds, t_cost, t_latencies = transport
     e2e_rate, t_rate = records / run.seconds, records / t_seconds
     e2e_cost = run.cpu_seconds / records
@@ -266,10 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
         stages = in_child(server_stages.measure, inventory, sample, setup.server_cpu, _ATTRIBUTION)
         transport = transport_only(setup)
-        batch_count = sum(len(b) for b in traffic.batches.values())
-        run = end_to_end(setup, scratch / "run", batch_count, None)
+        run = end_to_end(setup, scratch / "run", None)
         profile = (args.profile_output or scratch / "profile.txt").absolute()
-        profiled = end_to_end(setup, scratch / "profiled", batch_count, profile) if args.profile else None
+        profiled = end_to_end(setup, scratch / "profiled", profile) if args.profile else None
     return 0 if report(traffic, setup, stages, transport, run, profiled) else 1
 
 

@@ -38,7 +38,10 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("aggregation", (";Aggregator.add (",)),
     ("column building", (";build_columns (", ";ColumnBatch.token (")),
     ("insert: chDB engine", (";Connection.query (", "libchdb", "_chdb")),
-    ("insert: clickhouse-connect (Native encoding)", (";Client.insert (",)),
+    (
+        "insert: clickhouse-connect (Native encoding)",
+        (";Client.insert (", ";_SyncStreamingInsertSource._producer ("),
+    ),
     ("flusher: other (metrics, bookkeeping)", ("(kubenetmon/server/flusher.py",)),
     ("receive: other (handler, metrics, ack)", (";FlowServer._stream (",)),
     ("gRPC (Python threads)", ("(grpc/", "cygrpc")),
