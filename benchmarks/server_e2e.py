@@ -93,14 +93,14 @@ def end_to_end(setup: Setup, scratch: Path, profile: Path | None) -> EndToEnd:
     server = start_server(tail, scratch, setup.pki, setup.server_cpu)
     pid = server.process.pid
     at_go: dict[str, float] = {}
-    before: dict[int, tuple[str, float]] = {}
+    watches: list[server_profile.ThreadWatch] = []
     samplers = []
 
     def go() -> None:
         if profile is not None:
             samplers.append(server_profile.start_sampler(pid, profile, setup.agent_cpus))
             time.sleep(1.0)  # py-spy attaches before the first batch
-        before.update(server_profile.thread_cpu(pid))
+        watches.append(server_profile.ThreadWatch(pid))
         at_go["cpu"] = server_profile.process_cpu(pid)
 
     results = stream(setup.pki, server.grpc_port, setup.groups, setup.window, setup.agent_cpus, go)
@@ -109,7 +109,7 @@ def end_to_end(setup: Setup, scratch: Path, profile: Path | None) -> EndToEnd:
     server.process.send_signal(signal.SIGTERM)
     stored_at = wait_stopped_storing(server)
     cpu = server_profile.process_cpu(pid) - at_go["cpu"]
-    threads = server_profile.grouped_difference(server_profile.thread_cpu(pid), before)
+    threads = watches[0].stop()
     _, status, usage = os.wait4(pid, 0)
     server.process.returncode = os.waitstatus_to_exitcode(status)
     sampler = samplers[0] if samplers else None

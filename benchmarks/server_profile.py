@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +75,34 @@ def _thread_group(name: str) -> str:
     if name.startswith(("event_engine", "grpc")):
         return "gRPC C++ threads"
     return "chDB threads (inserts, merges)"
+
+
+class ThreadWatch:
+    """Reads `thread_cpu` every `interval` seconds in the background and keeps each thread's last
+    reading, so threads that end before the last reading (worker threads at shutdown) still count."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        self.start = thread_cpu(pid)
+        self.last = dict(self.start)
+        self._pid, self._interval = pid, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.last.update(thread_cpu(self._pid))
+            except FileNotFoundError:
+                return  # the process is gone
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per thread group since the watch started."""
+        self._stop.set()
+        self._thread.join()
+        with contextlib.suppress(FileNotFoundError):  # the process is gone
+            self.last.update(thread_cpu(self._pid))
+        return grouped_difference(self.last, self.start)
 
 
 def grouped_difference(

@@ -9,6 +9,7 @@ CPU time is `time.process_time()`: every thread of the process, the engine's inc
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import time
@@ -23,6 +24,7 @@ from kubenetmon.server.attribution.attribute import Attributor
 from kubenetmon.server.attribution.lookups import ExternalSources, Lookups
 from kubenetmon.server.attribution.settings import AttributionSettings
 from kubenetmon.server.cloud.refresh import RangeRefresher, RefreshSettings
+from kubenetmon.server.daemon import GC_THRESHOLDS
 from kubenetmon.server.ingest import frame, unframe
 from kubenetmon.server.inventory.static import StaticInventory
 from kubenetmon.store.columns import ColumnBatch
@@ -67,6 +69,10 @@ def measure(inventory: Path, batches: list[bytes], cpu: int, attribution: Attrib
     static = StaticInventory(inventory)
     ranges = RangeRefresher(RefreshSettings(urls={})).ranges
     attribute = Attributor(Lookups(static, static, ExternalSources(static, ranges)), attribution).attribute
+    # The server process's garbage collector policy (kubenetmon.cli.server, ServerDaemon(freeze_heap=True)).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     costs: dict[str, float] = {}
     framed = _receive(batches, costs)
     with tempfile.TemporaryDirectory() as scratch:
