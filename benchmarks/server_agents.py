@@ -38,9 +38,11 @@ def write_batches(path: Path, batches: dict[str, list[bytes]]) -> None:
     path.write_bytes(pickle.dumps(batches, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-async def _stream(
+async def send_all(
     channel: grpc.aio.Channel, batches: list[bytes], window: int, go: asyncio.Event
 ) -> tuple[float, float, list[float], int]:
+    """Once `go` is set, stream `batches` on one call with at most `window` unacknowledged: (first send,
+    last ack, seconds from write to ack per batch, acks other than ACCEPTED)."""
     call = channel.stream_stream(codec.STREAM_METHOD, None, None)(None)
     slots = asyncio.Semaphore(window)
     sent: dict[int, float] = {}
@@ -91,7 +93,7 @@ def run_agent(
             channels.append(channel)
         go = asyncio.Event()
         streams = [
-            asyncio.create_task(_stream(channel, node_batches, window, go))
+            asyncio.create_task(send_all(channel, node_batches, window, go))
             for channel, node_batches in zip(channels, batches.values(), strict=True)
         ]
         control.send("ready")

@@ -105,22 +105,15 @@ def inventory_document() -> dict[str, object]:
             "services": services, "external": external}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """A flow's tuple without its counters: what repeats from interval to interval."""
+Connection = tuple[FlowRecord, bool]
+"""What repeats from interval to interval: a flow's tuples (a FlowRecord without node, counters or times)
+and whether it is a bulk transfer rather than request/response sized."""
 
-    proto: int
-    family: int
-    orig_src: str
-    orig_dst: str
-    orig_sport: int
-    orig_dport: int
-    reply_src: str
-    reply_dst: str
-    reply_sport: int
-    reply_dport: int
-    heavy: bool
-    """Bulk transfer rather than request/response sized."""
+
+def _flow(proto: int, family: int, source: str, target: str, sport: int, dport: int, server: str,
+          reply_dst: str, server_port: int, heavy: bool) -> Connection:  # fmt: skip
+    return FlowRecord("", proto, family, source, target, sport, dport, server, reply_dst, server_port, sport,
+                      0, 0, 0, 0, 0.0, 0.0), heavy  # fmt: skip
 
 
 def _connection(kind: str, n: int, rng: random.Random) -> Connection:
@@ -129,12 +122,12 @@ def _connection(kind: str, n: int, rng: random.Random) -> Connection:
     heavy = rng.random() < 0.1
 
     def plain(server: str, port: int, family: int = 4, source: str = client) -> Connection:
-        return Connection(6, family, source, server, sport, port, server, source, port, sport, heavy)
+        return _flow(6, family, source, server, sport, port, server, source, port, heavy)
 
     def snat(remote: str, port: int, family: int = 4) -> Connection:
         source = pod_ip6(n, k) if family == 6 else client
         translated = f"fd00:db8:ffff::{n + 1:x}" if family == 6 else node_ip(n)
-        return Connection(6, family, source, remote, sport, port, remote, translated, port, sport, heavy)
+        return _flow(6, family, source, remote, sport, port, remote, translated, port, heavy)
 
     same_zone = rng.randrange(n % 3, NODES, 3)
     if kind == "same_zone":
@@ -148,7 +141,7 @@ def _connection(kind: str, n: int, rng: random.Random) -> Connection:
     if kind == "cluster_ip":
         s = rng.randrange(1, SERVICES)
         target = pod_ip(*backend(s, rng.randrange(3)))
-        return Connection(6, 4, client, service_ip(s), sport, 80, target, client, 8080, sport, heavy)
+        return _flow(6, 4, client, service_ip(s), sport, 80, target, client, 8080, heavy)
     if kind == "cloud":
         return snat(rng.choice(_CLOUD_V4).format(rng.randrange(256), rng.randrange(1, 255)), 443)
     if kind == "internet":
@@ -167,15 +160,16 @@ def _connection(kind: str, n: int, rng: random.Random) -> Connection:
 def _dns_lookup(n: int, rng: random.Random) -> Connection:
     client, sport = pod_ip(n, rng.randrange(PODS_PER_NODE)), rng.randrange(32768, 61000)
     target = pod_ip(*backend(0, rng.randrange(3)))
-    return Connection(17, 4, client, DNS_SERVICE_IP, sport, 53, target, client, 53, sport, False)
+    return _flow(17, 4, client, DNS_SERVICE_IP, sport, 53, target, client, 53, False)
 
 
 def _record(node: str, flow: Connection, start: float, rng: random.Random) -> FlowRecord:
-    scale = 10**7 if flow.heavy else 10**4
+    template, heavy = flow
+    scale = 10**7 if heavy else 10**4
     up, down = rng.randrange(60, scale), rng.randrange(60, scale * 4)
-    return FlowRecord(node, flow.proto, flow.family, flow.orig_src, flow.orig_dst, flow.orig_sport,
-                      flow.orig_dport, flow.reply_src, flow.reply_dst, flow.reply_sport, flow.reply_dport, up,
-                      up // 1200 + 1, down, down // 1200 + 1, start, start + INTERVAL_SECONDS)  # fmt: skip
+    counters = {"orig_bytes": up, "orig_packets": up // 1200 + 1, "reply_bytes": down,
+                "reply_packets": down // 1200 + 1}  # fmt: skip
+    return template._replace(node=node, start=start, end=start + INTERVAL_SECONDS, **counters)
 
 
 @dataclass(frozen=True, slots=True)
