@@ -23,6 +23,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "benchmarks.inventory_apiserver",
         "50k pods in a real kube-apiserver: sync time vs a plain list, memory",
     ),
+    "server-e2e": (
+        "benchmarks.server_e2e",
+        "one server process on one core, agents over mTLS -> stored rows: records/s, ack latency, profile",
+    ),
     "store": (
         "benchmarks.store",
         "1M attributed rows: aggregation, encoding, insert into chDB and via HTTP; rows/s and RSS",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import grpc
 
+from benchmarks.server_agents import send_all
 from benchmarks.transport_codec import synthetic_records
 from kubenetmon.records import Batch
 from kubenetmon.transport import certificates, codec
@@ -96,26 +97,9 @@ def agent(pki: Path, node: str, port: int, args: argparse.Namespace, cpus: set[i
         credentials = channel_credentials(tls)
         assert credentials is not None
         async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
-            call = channel.stream_stream(codec.STREAM_METHOD, None, None)(None)
-            sent: dict[int, float] = {}
-            window = asyncio.Semaphore(args.window)
-            latencies: list[float] = []
-
-            async def reader() -> None:
-                for _ in batches:
-                    ack = codec.decode_ack(await call.read())  # type: ignore[arg-type]
-                    latencies.append(time.perf_counter() - sent.pop(ack.seq))
-                    window.release()
-
-            reading = asyncio.create_task(reader())
-            started = time.perf_counter()
-            for seq, payload in enumerate(batches):
-                await window.acquire()
-                sent[seq] = time.perf_counter()
-                await call.write(payload)
-            await reading
-            finished = time.perf_counter()
-            await call.done_writing()
+            go = asyncio.Event()
+            go.set()
+            started, finished, latencies, _ = await send_all(channel, batches, args.window, go)
         return started, finished, latencies
 
     out.send(asyncio.run(run()))

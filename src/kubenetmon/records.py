@@ -221,6 +221,10 @@ class Batch:
     seq: int
     records: Sequence[FlowRecord]
     losses: Sequence[LossReport] = field(default_factory=tuple)
+    encoded: bytes = field(default=b"", compare=False, repr=False)
+    """The wire form this batch was decoded from (set only by `transport.codec.decode_batch`), so the
+    server can store what it received without encoding it again; empty for a batch built any other way.
+    Not part of equality. A Batch derived from a decoded one must not copy it."""
 
 
 class RecordSink(Protocol):

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from kubenetmon.records import Batch, FlowRecord
 from kubenetmon.server.ingest import IngestLog, IngestSettings, SequenceBook, header, unframe
+from kubenetmon.transport import codec
 from kubenetmon.transport.codec import AckStatus
+from kubenetmon.transport.proto.flows_pb2 import FlowBatch
 
 RECORD = FlowRecord(
     node="node-a", proto=17, family=4, orig_src="198.18.1.10", orig_dst="198.18.2.10", orig_sport=4000,
@@ -31,6 +33,18 @@ async def test_an_accepted_batch_is_still_there_after_reopening(tmp_path: Path) 
     [(_, record)] = list(reopened.pending(reopened.start))
     assert unframe(record, 100) == batch(0)
     assert header(record)[:3] == ("node-a", "e1", 0)
+
+
+async def test_a_received_batch_is_buffered_as_the_bytes_it_arrived_in(tmp_path: Path) -> None:
+    # Not a canonical encoding (the node field twice; protobuf keeps the last): what the buffer holds
+    # must be exactly what arrived, not what encoding the decoded batch again would give.
+    payload = FlowBatch(node="other").SerializeToString() + codec.encode_batch(batch(0))
+    ingest = IngestLog(settings(tmp_path))
+    await ingest.accept(codec.decode_batch(payload, 100))
+
+    [(_, record)] = list(ingest.pending(ingest.start))
+    assert record[header(record)[3] :] == payload
+    assert unframe(record, 100) == batch(0)
 
 
 async def test_a_resent_batch_is_a_duplicate_before_and_after_a_restart(tmp_path: Path) -> None:

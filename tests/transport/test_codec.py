@@ -56,6 +56,14 @@ def test_a_batch_round_trips_exactly() -> None:
     assert (decoded.node, decoded.epoch, decoded.seq) == ("node-a", "epoch-1", 42)
 
 
+def test_a_decoded_batch_keeps_the_bytes_it_was_decoded_from_outside_equality() -> None:
+    payload = codec.encode_batch(BATCH)
+    decoded = codec.decode_batch(payload, 1000)
+    assert decoded.encoded == payload
+    assert BATCH.encoded == b""
+    assert decoded == Batch(BATCH.node, BATCH.epoch, BATCH.seq, list(BATCH.records), LOSSES)
+
+
 def test_an_empty_batch_round_trips() -> None:
     empty = Batch("node-a", "e", 0, [], ())
     decoded = codec.decode_batch(codec.encode_batch(empty), 1000)

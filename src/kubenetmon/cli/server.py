@@ -15,7 +15,7 @@ from kubenetmon.server.aggregate import FlushPolicy
 from kubenetmon.server.attribution.settings import RFC1918_AND_ULA, AttributionSettings, PeeredRange
 from kubenetmon.server.cloud.providers import DEFAULT_URLS, Provider
 from kubenetmon.server.cloud.refresh import RefreshSettings
-from kubenetmon.server.daemon import ServerDaemon
+from kubenetmon.server.daemon import GC_THRESHOLDS, ServerDaemon
 from kubenetmon.server.flusher import FlusherSettings
 from kubenetmon.server.ingest import IngestSettings
 from kubenetmon.server.inventory.cluster import KubeInventorySettings
@@ -234,10 +234,8 @@ def command(  # noqa: PLR0917 - one parameter per flag is how click calls it
         ).validated()
     except (SettingsError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
-    # What startup loads (inventory, cloud ranges) lives as long as the process: keep the cyclic
-    # collector from re-walking it on every collection of the hot path's short-lived garbage.
-    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
-        asyncio.run(ServerDaemon(settings).run())
+        asyncio.run(ServerDaemon(settings, freeze_heap=True).run())
     except KubenetmonError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -8,7 +8,7 @@ Pure and single-threaded: no clock of its own (the caller passes `now`), no I/O.
 `FlushPolicy.max_keys`; `add` stops at the bound and says how far it got, so the server flushes and
 continues instead of growing (back-pressure reaches the agents through the server's queue).
 
-How the server drives it (one aggregator, touched only from the event loop):
+How the server drives it (one aggregator, touched by one flusher step at a time, in a worker thread):
 
     taken = aggregator.add(rows, source=f"{node}/{epoch}/{seq}", now=time.monotonic())
     # not all taken (full) or aggregator.due(now): batch = aggregator.drain(), then in a worker thread

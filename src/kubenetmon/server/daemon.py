@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Coroutine
@@ -49,13 +50,22 @@ log = logging.getLogger(__name__)
 _FULL_FRACTION = 0.9
 """Above this share of its bound the ingest buffer reports not-ready, so new agents go elsewhere."""
 _PROBE_SECONDS = 10.0
+GC_THRESHOLDS = (50_000, 20, 10)
+"""`gc.set_threshold` of a server process. The flusher allocates millions of short-lived row tuples; the
+default (a young collection every 700 allocations) walks the live ones over and over, about a fifth of
+the flusher's CPU (benchmarks/server_e2e.py). Reference cycles are rare on that path, so collecting less
+often costs little memory."""
 
 
 class ServerDaemon:
     """One server process. `run()` it; it implements the transport's BatchHandler."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, *, freeze_heap: bool = False) -> None:
+        """`freeze_heap`: once the inventory is loaded (synced, for Kubernetes) and before the first
+        insert, move everything allocated so far out of the cyclic garbage collector's sight
+        (`gc.freeze`). For a server process; left off when the daemon is part of a larger one (tests)."""
         self.settings = settings.validated()
+        self._freeze_heap = freeze_heap
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._schema_ready = asyncio.Event()
@@ -263,6 +273,11 @@ class ServerDaemon:
                 await self.kube.wait_ready(self.settings.inventory_timeout)
             except InventoryError as exc:
                 log.error("%s; attributing with what the inventory has", exc)
+        if self._freeze_heap:
+            # The inventory and the cloud range table live as long as the process: without this every
+            # full collection walks them (hundreds of thousands of objects) while the flusher allocates.
+            gc.collect()
+            gc.freeze()
         await self.flusher.run(self._stop, self._wake)
 
     async def _probe_store(self) -> None:

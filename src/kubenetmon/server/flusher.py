@@ -162,7 +162,7 @@ class Flusher:
             self._first, self._cursor, f"kubenetmon:{self._ingest.server_id}:{self._first}-{self._cursor}"
         )
         _write_intent(self._intent_path, intent)
-        await self._insert(self._aggregator.drain(), intent)
+        await self._insert(await asyncio.to_thread(self._aggregator.drain), intent)
 
     async def _replay_intent(self) -> None:
         intent = _read_intent(self._intent_path)
@@ -180,7 +180,7 @@ class Flusher:
             if not chunk:
                 break
             await asyncio.to_thread(self._force_aggregate, chunk)
-        await self._insert(self._aggregator.drain(), intent)
+        await self._insert(await asyncio.to_thread(self._aggregator.drain), intent)
 
     def _force_aggregate(self, chunk: Sequence[tuple[int, bytes]]) -> None:
         for position, record in chunk:

@@ -126,7 +126,8 @@ class SequenceBook:
 
 
 def frame(batch: Batch) -> bytes:
-    """A log record: a small header naming the batch (read without decoding it) and the encoded batch."""
+    """A log record: a small header naming the batch (read without decoding it) and the encoded batch,
+    as received when the batch came off the wire (encoding it again costs as much as decoding it)."""
     node, epoch = batch.node.encode(), batch.epoch.encode()
     return b"".join(
         (
@@ -135,7 +136,7 @@ def frame(batch: Batch) -> bytes:
             _U16.pack(len(epoch)),
             epoch,
             _U64.pack(batch.seq),
-            codec.encode_batch(batch),
+            batch.encoded or codec.encode_batch(batch),
         )
     )
 

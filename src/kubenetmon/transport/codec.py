@@ -87,7 +87,8 @@ def encode_batch(batch: Batch) -> bytes:
 
 
 def decode_batch(payload: bytes, max_records: int) -> Batch:
-    """Parse and validate a FlowBatch; raises `InvalidBatch` saying precisely what is wrong."""
+    """Parse and validate a FlowBatch; raises `InvalidBatch` saying precisely what is wrong. The batch
+    keeps `payload` as its `encoded` form."""
     try:
         message = flows_pb2.FlowBatch.FromString(payload)
     except DecodeError as exc:
@@ -103,7 +104,9 @@ def decode_batch(payload: bytes, max_records: int) -> Batch:
     except InvalidBatch as exc:
         exc.seq = seq
         raise
-    return Batch(node=message.node, epoch=message.epoch, seq=seq, records=records, losses=losses)
+    return Batch(
+        node=message.node, epoch=message.epoch, seq=seq, records=records, losses=losses, encoded=payload
+    )
 
 
 def seq_of(payload: bytes) -> int:
