@@ -208,8 +208,9 @@ def report(
     print(f"  server capacity on one core: {1 / e2e_cost:,.0f} records per CPU-second (floor 50,000); "
           f"peak RSS {run.peak_rss_mib:.0f} MiB\n")  # fmt: skip
     staged = sum(stages.per_record.values())
-    print(f"stages alone (server_stages.py, {stages.records:,} records -> {stages.rows:,} rows -> "
-          f"{stages.keys:,} keys in {stages.inserts} inserts), CPU us/record:")  # fmt: skip
+    print(f"stages alone (server_stages.py, {stages.records:,} records -> {stages.flows:,} flows -> "
+          f"{stages.rows:,} rows -> {stages.keys:,} keys in {stages.inserts} inserts), "
+          "CPU us/record:")  # fmt: skip
     for name, cost in stages.per_record.items():
         print(f"  {name:44} {cost * 1e6:8.2f}  {cost / e2e_cost:6.1%} of end to end")
     print(f"  {'sum of stages':44} {staged * 1e6:8.2f}  {staged / e2e_cost:6.1%}")
