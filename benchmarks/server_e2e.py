@@ -12,11 +12,17 @@ most `--window` batches in flight; they time each batch from write to acknowledg
 
 "Stored" is measured thus: when every agent has its last ack, the WAL holds everything; the server then
 gets SIGTERM, which makes it insert what is left at once instead of after the age-based flush delay
-(production flush settings otherwise: 200,000 keys or 10 s). It closes its HTTP endpoint only after that
-last insert, so /healthz is polled every 20 ms until the connection is refused: that moment is the end.
-The server must then exit 0 having logged "server stopped", and the table's sum(bytes) and sum(packets)
-must equal the recorded batches'. Server CPU is user+system of all its threads (the engine's background
-merges included) from the first send to that moment, from /proc; peak RSS is its ru_maxrss (os.wait4).
+(production flush settings otherwise, `FlusherSettings()`: a table of 500,000 flows, or 10 s once the
+flusher has caught up with the buffer, 60 s while it works through a backlog). It closes its HTTP endpoint
+only after that last insert, so /healthz is polled every 20 ms until the connection is refused: that
+moment is the end. The server must then exit 0 having logged "server stopped", and the table's sum(bytes)
+and sum(packets) must equal the recorded batches'. Server CPU is user+system of all its threads (the
+engine's background merges included) from the first send to that moment, from /proc; peak RSS is its
+ru_maxrss (os.wait4).
+
+Merge debt: merges the engine has not done by the end are not in that CPU time, yet a server that keeps
+running does them on its core. So the parts left in the table are then merged into one per partition
+(OPTIMIZE FINAL, in a separate process) and that CPU time is reported too, with the capacity it leaves.
 
 Baselines in the same run, on the same core and the same batches: transport only (FlowServer with a
 handler that acknowledges at once: gRPC + TLS + decode, the most a server could receive), and each stage
@@ -79,6 +85,8 @@ class EndToEnd:
     """CPU seconds per server thread group, first send to the last insert."""
     stored: tuple[int, int, int]
     """(rows, sum(bytes), sum(packets)) in the table afterwards."""
+    merge_debt: tuple[int, float]
+    """(parts, CPU seconds to merge them into one per partition) the run left in the table."""
     received: float
     """Records the server counted into its buffer (its /metrics at the last ack)."""
     profile: tuple[dict[str, int], int] | None
@@ -130,6 +138,7 @@ def end_to_end(setup: Setup, scratch: Path, profile: Path | None) -> EndToEnd:
         peak_rss_mib=usage.ru_maxrss / 1024,
         latencies=[latency for r in results for latency in r.latencies],
         threads=threads,
+        merge_debt=in_child(merge_debt, scratch / "store"),
         stored=in_child(table_totals, scratch / "store"),
         received=received,
         profile=server_profile.categorize(profile) if profile is not None and sampler is not None else None,
@@ -150,6 +159,20 @@ def transport_only(setup: Setup) -> tuple[float, float, list[float]]:
     process.join()
     seconds = max(r.last_ack for r in results) - min(r.first_send for r in results)
     return seconds, cost, [latency for r in results for latency in r.latencies]
+
+
+def merge_debt(directory: Path) -> tuple[int, float]:
+    """(active parts, CPU seconds of OPTIMIZE FINAL) of the table in an embedded store directory: the
+    merges the run left undone (a server that keeps running does them in the background, on its core)."""
+    with ClickHouseStore(parse_dsn(f"chdb://{directory}")) as store:
+        name = store.settings.name
+        [(parts,)] = store.query(
+            "SELECT count() FROM system.parts WHERE active AND database = {db:String} AND table = {t:String}",
+            {"db": name.database, "t": name.table},
+        ).rows
+        started = time.process_time()
+        store.command(f"OPTIMIZE TABLE {name.qualified} FINAL")
+        return int(parts), time.process_time() - started
 
 
 def table_totals(directory: Path) -> tuple[int, int, int]:
@@ -205,11 +228,17 @@ def report(
     print(f"  end to end / transport only: {e2e_rate / t_rate:.2f}x the records/s, "
           f"{e2e_cost / t_cost:.2f}x the CPU per record; / decode only: "
           f"{e2e_cost / stages.per_record['decode']:.1f}x the CPU per record")  # fmt: skip
+    parts, merge_seconds = run.merge_debt
+    with_merges = e2e_cost + merge_seconds / records
     print(f"  server capacity on one core: {1 / e2e_cost:,.0f} records per CPU-second (floor 50,000); "
-          f"peak RSS {run.peak_rss_mib:.0f} MiB\n")  # fmt: skip
+          f"peak RSS {run.peak_rss_mib:.0f} MiB")  # fmt: skip
+    print(f"  merge debt: the run left {parts} parts; merging them into one costs {merge_seconds:.2f} CPU s "
+          f"({merge_seconds / records * 1e6:.2f} us/record): {1 / with_merges:,.0f} records per CPU-second "
+          "with it\n")  # fmt: skip
     staged = sum(stages.per_record.values())
-    print(f"stages alone (server_stages.py, {stages.records:,} records -> {stages.rows:,} rows -> "
-          f"{stages.keys:,} keys in {stages.inserts} inserts), CPU us/record:")  # fmt: skip
+    print(f"stages alone (server_stages.py, {stages.records:,} records -> {stages.flows:,} flows -> "
+          f"{stages.rows:,} rows -> {stages.keys:,} keys in {stages.inserts} inserts), "
+          "CPU us/record:")  # fmt: skip
     for name, cost in stages.per_record.items():
         print(f"  {name:44} {cost * 1e6:8.2f}  {cost / e2e_cost:6.1%} of end to end")
     print(f"  {'sum of stages':44} {staged * 1e6:8.2f}  {staged / e2e_cost:6.1%}")

@@ -80,7 +80,14 @@ def flusher(ingest: IngestLog, store: object, max_keys: int = 200_000) -> Flushe
         retry_first_delay=0.01,
         retry_max_delay=0.05,
     )
-    return Flusher(ingest, attributor().attribute, store, settings)  # type: ignore[arg-type]
+    attribute = attributor()
+    return Flusher(
+        ingest,
+        attribute.attribute,
+        store,  # type: ignore[arg-type]
+        settings,
+        bucket_seconds=attribute.settings.bucket_seconds,
+    )
 
 
 async def test_drain_stores_every_buffered_byte_once_and_empties_the_buffer(

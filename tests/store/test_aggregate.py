@@ -100,3 +100,24 @@ def test_drain_lists_sources_and_leaves_it_empty() -> None:
 def test_a_policy_that_could_never_flush_is_rejected() -> None:
     with pytest.raises(ValueError, match="max_keys >= 1"):
         FlushPolicy(max_keys=0)
+
+
+def test_distinct_rows_taken_at_once_drain_as_rows_taken_one_by_one() -> None:
+    distinct = list({row[:-2]: row for row in ROWS}.values())
+    at_once, one_by_one = Aggregator(FlushPolicy()), Aggregator(FlushPolicy())
+    assert at_once.add(distinct, "a", now=0.0) == len(distinct)
+    for row in distinct:
+        one_by_one.add([row], "a", now=0.0)
+    assert at_once.drain() == one_by_one.drain()
+
+
+def test_rows_added_onto_distinct_rows_are_summed_into_them() -> None:
+    distinct = list({row[:-2]: row for row in ROWS}.values())
+    aggregator = Aggregator(FlushPolicy())
+    aggregator.add(distinct, "a", now=0.0)
+    aggregator.add(distinct[:10], "b", now=0.0)
+    batch = aggregator.drain()
+    columns = dict(zip(COLUMN_NAMES, batch.columns, strict=True))
+    assert batch.rows == len(distinct)
+    assert list(columns["bytes"][:10]) == [2 * row.bytes for row in distinct[:10]]
+    assert list(columns["bytes"][10:]) == [row.bytes for row in distinct[10:]]

@@ -289,3 +289,34 @@ def test_fields_from_a_newer_server_are_ignored() -> None:
 
 def test_the_stream_method_path_comes_from_the_proto() -> None:
     assert codec.STREAM_METHOD == "/kubenetmon.v1.FlowService/Stream"
+
+
+def test_a_decoded_batch_builds_its_records_only_when_they_are_read() -> None:
+    decoded = codec.decode_batch(codec.encode_batch(BATCH), 1000)
+    records = decoded.records
+    assert isinstance(records, codec.DecodedRecords)
+    assert len(records) == 4
+    assert records._records is None  # counting them built nothing
+    assert records[0] == BATCH.records[0]
+    assert records._records is not None
+
+
+def test_a_decoded_batch_s_columns_are_its_validated_wire_columns() -> None:
+    columns = codec.columns_of(codec.decode_batch(codec.encode_batch(BATCH), 1000))
+    assert (columns.node, columns.count) == ("node-a", 4)
+    assert list(columns.orig_src)[-1] == bytes.fromhex("fd000db8000000000000000000000010")
+    assert list(columns.start_unix_nano)[-1] == round(Fraction(V6.start) * 10**9)
+    assert columns.records() == list(BATCH.records)
+
+
+def test_columns_of_a_batch_built_in_memory_come_from_encoding_it() -> None:
+    columns = codec.columns_of(BATCH)
+    assert columns.records() == list(BATCH.records)
+
+
+def test_address_texts_extend_the_cache_and_share_one_text_per_address() -> None:
+    texts: dict[bytes, str] = {}
+    orig_src, _, _, reply_dst = codec.columns_of(BATCH).address_texts(texts)
+    assert orig_src == [record.orig_src for record in BATCH.records]
+    assert texts[bytes([198, 18, 1, 10])] == "198.18.1.10"
+    assert orig_src[0] is reply_dst[0]

@@ -117,7 +117,13 @@ class ServerDaemon:
         if settings.cloud_ranges.interval_seconds > 0 and any(settings.cloud_ranges.urls.values()):
             self._spawn(refresher.run(), "cloud ranges refresher")
         attributor = Attributor(self._lookups(refresher), settings.attribution)
-        self.flusher = Flusher(self.ingest, attributor.attribute, self.store, settings.flusher)
+        self.flusher = Flusher(
+            self.ingest,
+            attributor.attribute,
+            self.store,
+            settings.flusher,
+            bucket_seconds=attributor.settings.bucket_seconds,
+        )
         self._spawn(self._store_pipeline(), "store flusher")
         self._spawn(self._probe_store(), "store probe")
         if settings.metrics_port:

@@ -104,6 +104,11 @@ def build_columns(
     ) = (list(map(itemgetter(field), keys)) for field in range(_KEY_WIDTH))
     lc, lr, lcl, lcell, lz, ln, li, lns, lpod, lapp, lwl, lwk, _, lkind = _endpoint_columns(local)
     rc, rr, rcl, rcell, rz, rn, ri, rns, rpod, rapp, rwl, rwk, rsvc, rkind = _endpoint_columns(remote)
+    plain = _Plain()
+    connection_class, billing_class, billing_reason, lkind, rkind = (
+        list(map(plain.__getitem__, column))
+        for column in (connection_class, billing_class, billing_reason, lkind, rkind)
+    )
     return (
         _mapped(buckets, lambda start: start // _SECONDS_PER_DAY),
         buckets,
@@ -155,6 +160,16 @@ def build_columns(
         observation_point,
         count_once,
     )
+
+
+class _Plain(dict[str, str]):
+    """A text -> the same text as a plain `str`, computed once per distinct value. Enum members (StrEnum)
+    are `str` subclasses, which the Rust Native codec encodes about 15 times slower than plain `str`
+    (benchmarks/server_e2e.py): mapping them here costs less than that."""
+
+    def __missing__(self, text: str) -> str:
+        plain = self[text] = str.__str__(text)
+        return plain
 
 
 def _mapped(values: Sequence[Any], convert: Any) -> list[Any]:

@@ -6,7 +6,9 @@ times integer Unix nanoseconds; a time converts back to exactly the float it was
 wall-clock time after April 1970, where floats are spaced more than a nanosecond apart).
 
 `decode_batch` validates everything the server relies on and raises `InvalidBatch` with a precise reason.
-Counters cannot be negative on the wire (uint64), so that needs no check.
+Counters cannot be negative on the wire (uint64), so that needs no check. Validating is cheap; building
+`FlowRecord`s is not (addresses to text, one tuple per record), and the server's receive path only counts
+them: so a decoded batch's `records` are built on first use, from the validated `FlowColumns` it keeps.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import enum
 import ipaddress
 import operator
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from google.protobuf.message import DecodeError
 
@@ -88,7 +91,7 @@ def encode_batch(batch: Batch) -> bytes:
 
 def decode_batch(payload: bytes, max_records: int) -> Batch:
     """Parse and validate a FlowBatch; raises `InvalidBatch` saying precisely what is wrong. The batch
-    keeps `payload` as its `encoded` form."""
+    keeps `payload` as its `encoded` form; its `records` are `DecodedRecords`, built on first use."""
     try:
         message = flows_pb2.FlowBatch.FromString(payload)
     except DecodeError as exc:
@@ -99,14 +102,30 @@ def decode_batch(payload: bytes, max_records: int) -> Batch:
     if not message.epoch:
         raise InvalidBatch("missing_epoch", "batch has an empty epoch", seq)
     try:
-        records = _decode_records(message.node, message.flows, max_records)
+        columns = _validated(message.node, message.flows, max_records)
         losses = tuple(_loss_from_wire(index, loss) for index, loss in enumerate(message.losses))
     except InvalidBatch as exc:
         exc.seq = seq
         raise
     return Batch(
-        node=message.node, epoch=message.epoch, seq=seq, records=records, losses=losses, encoded=payload
+        node=message.node,
+        epoch=message.epoch,
+        seq=seq,
+        records=DecodedRecords(columns),
+        losses=losses,
+        encoded=payload,
     )
+
+
+def columns_of(batch: Batch) -> FlowColumns:
+    """The batch's records as validated columns: kept from decoding for a decoded batch, otherwise
+    encoded and decoded (raises ValueError like `encode_batch`)."""
+    records = batch.records
+    if isinstance(records, DecodedRecords):
+        return records.columns
+    decoded = decode_batch(encode_batch(batch), max(1, len(records))).records
+    assert isinstance(decoded, DecodedRecords)
+    return decoded.columns
 
 
 def seq_of(payload: bytes) -> int:
@@ -162,7 +181,116 @@ def _encode(batch: Batch) -> bytes:
     return message.SerializeToString()
 
 
-def _decode_records(node: str, columns: flows_pb2.FlowColumns, max_records: int) -> list[FlowRecord]:
+@dataclass(frozen=True, slots=True)
+class FlowColumns:
+    """One batch's records as validated wire columns: element i of each belongs to record i. Addresses
+    are raw (4 or 16 bytes, as `family` says), times Unix nanoseconds."""
+
+    node: str
+    count: int
+    proto: Sequence[int]
+    family: Sequence[int]
+    orig_src: Sequence[bytes]
+    orig_dst: Sequence[bytes]
+    orig_sport: Sequence[int]
+    orig_dport: Sequence[int]
+    reply_src: Sequence[bytes]
+    reply_dst: Sequence[bytes]
+    reply_sport: Sequence[int]
+    reply_dport: Sequence[int]
+    orig_bytes: Sequence[int]
+    orig_packets: Sequence[int]
+    reply_bytes: Sequence[int]
+    reply_packets: Sequence[int]
+    start_unix_nano: Sequence[int]
+    end_unix_nano: Sequence[int]
+
+    def address_texts(self, texts: dict[bytes, str]) -> tuple[list[str], list[str], list[str], list[str]]:
+        """orig_src, orig_dst, reply_src, reply_dst as text. `texts` caches raw -> text and is extended
+        with the addresses it lacked: a node talks to far fewer peers than it has flows, so each distinct
+        address is converted once and its text object shared by every record (less memory downstream)."""
+        raw = [list(self.orig_src), list(self.orig_dst), list(self.reply_src), list(self.reply_dst)]
+        texts.update({address: _address_text(address) for address in set().union(*raw).difference(texts)})
+        get = texts.__getitem__
+        return list(map(get, raw[0])), list(map(get, raw[1])), list(map(get, raw[2])), list(map(get, raw[3]))
+
+    def records(self) -> list[FlowRecord]:
+        """The records as `FlowRecord`s."""
+        orig_src, orig_dst, reply_src, reply_dst = self.address_texts({})
+        starts, ends = self.start_unix_nano, self.end_unix_nano
+        seconds = {nanos: nanos / _NS for nanos in {*starts, *ends}}
+        # One C-level map over the columns; FlowRecord's constructor is most of the cost.
+        return list(
+            map(
+                FlowRecord,
+                [self.node] * self.count,
+                self.proto,
+                self.family,
+                orig_src,
+                orig_dst,
+                self.orig_sport,
+                self.orig_dport,
+                reply_src,
+                reply_dst,
+                self.reply_sport,
+                self.reply_dport,
+                self.orig_bytes,
+                self.orig_packets,
+                self.reply_bytes,
+                self.reply_packets,
+                map(seconds.__getitem__, starts),
+                map(seconds.__getitem__, ends),
+            )
+        )
+
+
+_WIRE_COLUMNS = FlowColumns.__dataclass_fields__.keys() - {"node", "count"}
+
+
+class DecodedRecords(Sequence[FlowRecord]):
+    """A decoded batch's records: validated columns, turned into `FlowRecord`s on first use (indexing,
+    iteration, equality). `len()` and `columns` do not build them."""
+
+    __slots__ = ("_records", "columns")
+
+    def __init__(self, columns: FlowColumns) -> None:
+        self.columns = columns
+        self._records: list[FlowRecord] | None = None
+
+    def _built(self) -> list[FlowRecord]:
+        if self._records is None:
+            self._records = self.columns.records()
+        return self._records
+
+    def __len__(self) -> int:
+        return self.columns.count
+
+    @overload
+    def __getitem__(self, index: int) -> FlowRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FlowRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> FlowRecord | list[FlowRecord]:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[FlowRecord]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DecodedRecords):
+            return self._built() == other._built()
+        if isinstance(other, list | tuple):
+            return self._built() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DecodedRecords({self._built()!r})"
+
+
+def _validated(node: str, columns: flows_pb2.FlowColumns, max_records: int) -> FlowColumns:
     count = len(columns.proto)
     ragged = [name for name in _COLUMNS if len(getattr(columns, name)) != count]
     if ragged:
@@ -170,51 +298,22 @@ def _decode_records(node: str, columns: flows_pb2.FlowColumns, max_records: int)
         raise InvalidBatch("ragged_columns", f"columns disagree on the record count {count}: {lengths}")
     if count > max_records:
         raise InvalidBatch("too_many_records", f"batch has {count} records, the limit is {max_records}")
-    if count == 0:
-        return []
-    families = list(columns.family)
-    _check_range("bad_protocol", "proto", columns.proto, 255)
-    for name in _PORT_COLUMNS:
-        _check_range("bad_port", name, getattr(columns, name), 0xFFFF)
-    if not set(families) <= _ADDRESS_FAMILY.keys():
-        index = next(i for i, family in enumerate(families) if family not in _ADDRESS_FAMILY)
-        raise InvalidBatch("bad_family", f"record {index}: family {families[index]} is neither 4 nor 6")
-    raw_addresses = [list(getattr(columns, name)) for name in _ADDRESS_COLUMNS]
-    _check_address_lengths(families, raw_addresses)
-    # A node talks to far fewer peers than it has flows: convert each distinct value once and share the
-    # resulting objects between records (faster, and less memory downstream).
-    texts = {raw: _address_text(raw) for raw in set().union(*raw_addresses)}
-    addresses = [list(map(texts.__getitem__, column)) for column in raw_addresses]
-    starts, ends = columns.start_unix_nano, columns.end_unix_nano
-    if any(map(operator.gt, starts, ends)):
-        index = next(i for i, (start, end) in enumerate(zip(starts, ends, strict=True)) if start > end)
-        raise InvalidBatch(
-            "bad_interval", f"record {index}: start {starts[index]} ns is after end {ends[index]} ns"
-        )
-    seconds = {nanos: nanos / _NS for nanos in {*starts, *ends}}
-    # One C-level map over the columns; FlowRecord's frozen-dataclass constructor is most of the cost.
-    return list(
-        map(
-            FlowRecord,
-            [node] * count,
-            columns.proto,
-            families,
-            addresses[0],
-            addresses[1],
-            columns.orig_sport,
-            columns.orig_dport,
-            addresses[2],
-            addresses[3],
-            columns.reply_sport,
-            columns.reply_dport,
-            columns.orig_bytes,
-            columns.orig_packets,
-            columns.reply_bytes,
-            columns.reply_packets,
-            map(seconds.__getitem__, starts),
-            map(seconds.__getitem__, ends),
-        )
-    )
+    if count:
+        families = columns.family
+        _check_range("bad_protocol", "proto", columns.proto, 255)
+        for name in _PORT_COLUMNS:
+            _check_range("bad_port", name, getattr(columns, name), 0xFFFF)
+        if not set(families) <= _ADDRESS_FAMILY.keys():
+            index = next(i for i, family in enumerate(families) if family not in _ADDRESS_FAMILY)
+            raise InvalidBatch("bad_family", f"record {index}: family {families[index]} is neither 4 nor 6")
+        _check_address_lengths(families, [getattr(columns, name) for name in _ADDRESS_COLUMNS])
+        starts, ends = columns.start_unix_nano, columns.end_unix_nano
+        if any(map(operator.gt, starts, ends)):
+            index = next(i for i, (start, end) in enumerate(zip(starts, ends, strict=True)) if start > end)
+            raise InvalidBatch(
+                "bad_interval", f"record {index}: start {starts[index]} ns is after end {ends[index]} ns"
+            )
+    return FlowColumns(node, count, **{name: getattr(columns, name) for name in _WIRE_COLUMNS})
 
 
 def _check_range(kind: str, name: str, column: Sequence[int], maximum: int) -> None:
@@ -223,7 +322,7 @@ def _check_range(kind: str, name: str, column: Sequence[int], maximum: int) -> N
         raise InvalidBatch(kind, f"record {index}: {name} {column[index]} is above {maximum}")
 
 
-def _check_address_lengths(families: list[int], raw_addresses: list[list[bytes]]) -> None:
+def _check_address_lengths(families: Sequence[int], raw_addresses: list[Sequence[bytes]]) -> None:
     expected = [_ADDRESS_LENGTH[family] for family in families]
     for name, column in zip(_ADDRESS_COLUMNS, raw_addresses, strict=True):
         lengths = list(map(len, column))
