@@ -227,7 +227,8 @@ class ServerDaemon:
         return (failed is None, "ok" if failed is None else str(failed))
 
     def readiness(self) -> tuple[bool, str]:
-        """Ready when every part works: buffer with room, store reachable, inventory synced."""
+        """Ready when every part works: buffer with room, store reachable, inventory synced. A watch that
+        fails after the first sync is named in the text but keeps the server ready."""
         problems = []
         if self.ingest is None or self.ingest.failed is not None:
             problems.append("ingest buffer failed")
@@ -243,6 +244,11 @@ class ServerDaemon:
             problems.append("Kubernetes inventory not synced yet")
         if problems:
             return False, "not ready: " + "; ".join(problems)
+        failing = self.kube.failing() if self.kube is not None else []
+        if failing:
+            # Still ready: the inventory attributes with the view it last had, which beats refusing
+            # agents (they would spool) over an API server outage. Said here and in a metric.
+            return True, "ready; Kubernetes inventory not current: " + "; ".join(failing)
         return True, "ready"
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kubenetmon.errors import InventoryError
 from kubenetmon.records import EndpointKind, rfc3339
@@ -391,6 +392,17 @@ async def test_without_watch_permission_the_error_names_the_watch_verb(
         await eventually(lambda: inventory.status()["pods"].last_error, what="a watch error")
         assert 'Missing permission: verb "watch" on pods in API group "" (core)' in (
             inventory.status()["pods"].last_error
+        )
+        # Listed once, so still ready; the failing watch shows in the status text and a metric instead.
+        assert inventory.ready
+        (failing,) = inventory.failing()
+        assert failing.startswith("pods: failing for ") and 'verb "watch" on pods' in failing
+        await eventually(
+            lambda: (
+                (REGISTRY.get_sample_value("kubenetmon_inventory_failing_seconds", {"kind": "pods"}) or 0)
+                > 0.5
+            ),
+            what="the failing-seconds gauge to grow",
         )
 
 

@@ -293,6 +293,31 @@ async def test_forbidden_names_the_missing_permission_and_keeps_retrying(
     assert sleeps.delays[1] > sleeps.delays[0]
 
 
+async def test_a_failing_watch_is_timed_from_its_first_failure_until_the_next_success(
+    api: CannedApi, sleeps: Sleeps
+) -> None:
+    api.lists[PATH].append(ListReply([pod("a", "5")], resource_version="10"))
+    api.watches[PATH].extend([WatchReply(status=503), WatchReply(status=503)])
+    api.watches[PATH].append(WatchReply([event("ADDED", pod("b", "11"))], hang=True))
+    client = api.client()
+    seen_while_failing: list[float | None] = []
+
+    async def sleep(seconds: float) -> None:
+        seen_while_failing.append(informer.status.failing_since)
+        await sleeps(seconds)
+
+    informer = Informer(client, PODS, parse_pod, WatchSettings(read_timeout=0.5), sleep=sleep)
+    try:
+        events = await take(informer, 3)
+    finally:
+        await client.aclose()
+    assert names(events) == ["+a@Running", "listed", "+b@Running"]
+    first, second = seen_while_failing
+    assert first is not None and first == second  # the clock starts at the first failure, not each one
+    assert informer.status.failing_since is None
+    assert informer.status.failing_for(first + 100) == 0.0
+
+
 async def test_forbidden_errors_read_as_an_rbac_instruction(api: CannedApi) -> None:
     message = 'pods is forbidden: User "system:serviceaccount:x:y" cannot list resource "pods"'
     api.lists[PATH].append(ListReply(status=403, message=message))

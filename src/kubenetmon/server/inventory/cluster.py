@@ -99,6 +99,15 @@ class KubeInventory:
         """Per kind: listed yet, objects, lists so far, resourceVersion, the latest error."""
         return {kind: informer.status for kind, informer in self._informers.items()}
 
+    def failing(self) -> list[str]:
+        """Kinds whose list or watch fails right now, each as "pods: failing for 75 s: <last error>"."""
+        now = time.monotonic()
+        return [
+            f"{kind}: failing for {status.failing_for(now):.0f} s: {status.last_error}"
+            for kind, status in self.status().items()
+            if status.failing_since is not None
+        ]
+
     def known(self, kind: str) -> dict[str, str]:
         """uid -> resourceVersion of every object of `kind` ("pods", ...) the informer currently knows."""
         return self._informers[kind].snapshot()

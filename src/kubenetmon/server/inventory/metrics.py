@@ -34,6 +34,12 @@ LISTED = Gauge(
     "1 once the kind has completed its first full list (the inventory is ready when all kinds are).",
     ["kind"],
 )
+FAILING = Gauge(
+    "kubenetmon_inventory_failing_seconds",
+    "Seconds the kind's list or watch has been failing with no success since; 0 while it works. The "
+    "inventory stays ready meanwhile, attributing with the view it last had: alert on this instead.",
+    ["kind"],
+)
 PRUNED = Counter(
     "kubenetmon_inventory_pruned_total",
     "Deleted objects and released addresses forgotten after the deletion grace period.",

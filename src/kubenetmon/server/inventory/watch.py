@@ -107,6 +107,14 @@ class InformerStatus:
     lists: int = 0
     last_error: str = ""
     """The latest failure's message; empty once a list or watch succeeds again."""
+    failing_since: float | None = None
+    """`time.monotonic()` of the first failure since the last success; None while lists and watches work.
+    A kind that listed once stays "ready" while its watch fails (attributing with a slightly old view
+    beats refusing agents), so this is how an operator sees that the view is ageing."""
+
+    def failing_for(self, now: float) -> float:
+        """Seconds list/watch has been failing without a success in between; 0 while it works."""
+        return 0.0 if self.failing_since is None else now - self.failing_since
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: Callable[[], float]) -> float:
@@ -143,6 +151,7 @@ class Informer(Generic[T]):
             for kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK")
         }
         metrics.OBJECTS.labels(self._kind).set_function(lambda: len(self._versions))
+        metrics.FAILING.labels(self._kind).set_function(lambda: self._status.failing_for(time.monotonic()))
 
     @property
     def status(self) -> InformerStatus:
@@ -191,6 +200,11 @@ class Informer(Generic[T]):
     def _failed(self, exc: ApiError) -> None:
         metrics.ERRORS.labels(self._kind, type(exc).__name__).inc()
         self._status.last_error = str(exc)
+        if self._status.failing_since is None:
+            self._status.failing_since = time.monotonic()
+
+    def _succeeded(self) -> None:
+        self._status.last_error, self._status.failing_since = "", None
 
     def snapshot(self) -> dict[str, str]:
         """uid -> resourceVersion of every object delivered and not deleted: the informer's view of
@@ -250,7 +264,8 @@ class Informer(Generic[T]):
 
     def _record_list(self, reason: str) -> None:
         status = self._status
-        status.listed, status.lists, status.last_error = True, status.lists + 1, ""
+        status.listed, status.lists = True, status.lists + 1
+        self._succeeded()
         metrics.LISTS.labels(self._kind, reason).inc()
         metrics.LISTED.labels(self._kind).set(1)
 
@@ -267,7 +282,7 @@ class Informer(Generic[T]):
                 event = self._apply(_decode(line, f"watch {self._kind}"))
                 if event is not None:
                     yield event
-        self._status.last_error = ""
+        self._succeeded()
 
     def _apply(self, message: Mapping[str, Any]) -> Event[T] | None:
         kind = message.get("type")
@@ -283,7 +298,7 @@ class Informer(Generic[T]):
         if not version:
             raise MalformedResponse(f"watch {self._kind}: {kind} event without metadata.resourceVersion")
         self._status.resource_version = version
-        self._status.last_error = ""
+        self._succeeded()
         if kind in ("ADDED", "MODIFIED"):
             return self._upsert(obj, None)
         if kind == "DELETED":
