@@ -1,7 +1,7 @@
 """Attribution throughput on one core: 1,000,000 synthetic records against a 5,000-node, 50,000-pod,
 5,000-Service static inventory plus the full bundled cloud range tables.
 
-Run: PYTHONPATH=src python -m benchmarks.attribution [--records N]
+Run: python -m benchmarks attribution [--records N]
 
 Rates are per CPU-second of this process (time.process_time), so a busy machine does not distort them.
 Prints records per second for the real `Attributor`, a baseline measured in the same run (the cost of
@@ -130,10 +130,10 @@ def baseline(records: list[FlowRecord]) -> float:
     return len(records) / (time.process_time() - began)  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, default=1_000_000)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks attribution", description=__doc__)
+    parser.add_argument("--records", type=int, default=1_000_000, help="synthetic records (1,000,000)")
+    args = parser.parse_args(argv)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inventory.yaml"
@@ -179,7 +179,8 @@ def main() -> None:
         f"{rate / floor:.2f}"
     )
     print(f"peak RSS: {peak_rss_mib:.0f} MiB")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Cloud range lookup: the bisection table against the per-prefix-length dictionary alternative.
 
-Run: PYTHONPATH=src python -m benchmarks.cloud_lookup
+Run: python -m benchmarks cloud-lookup
 
 Both answer longest-prefix matches over the bundled snapshot's IPv4 prefixes; the baseline checks one
 dictionary per prefix length, longest first. Prints ns per lookup for hits and for random addresses
@@ -9,6 +9,7 @@ dictionary per prefix length, longest first. Prints ns per lookup for hits and f
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import random
 import socket
@@ -48,7 +49,8 @@ def ns_per_lookup(lookup: object, addresses: list[str], rounds: int = 20) -> flo
     return (time.process_time() - began) / (rounds * len(addresses)) * 1e9
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m benchmarks cloud-lookup", description=__doc__).parse_args(argv)
     entries = startup_entries(None)
     # Both sides map the same distinct IPv4 prefixes to themselves, so their answers must be identical.
     chosen = {e.prefix: e.prefix for group in entries.values() for e in group if ":" not in e.prefix}
@@ -65,7 +67,8 @@ def main() -> None:
             f"{label:7s} bisect {ours:6.0f} ns   per-length dicts {theirs:6.0f} ns   "
             f"ratio {theirs / ours:.2f}x"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
