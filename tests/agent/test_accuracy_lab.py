@@ -199,6 +199,29 @@ async def test_flows_destroyed_before_the_next_dump_are_counted_by_their_destroy
     assert_exact(lab, sink, flows, truth)
 
 
+async def test_a_port_reused_for_identical_connections_counts_every_connection(lab: Lab) -> None:
+    # RST-closed connections leave no TIME_WAIT, so the same 5-tuple comes back at once; the kernel may
+    # then give the new entry the freed one's memory and so the same conntrack id, and identical traffic
+    # gives it the same final counters: only its start timestamp tells it from a repeated DESTROY.
+    lab.set_conntrack_timeouts([NODE], tcp_timeout_close=1)
+    async with agent_on(lab, interval=3600) as (daemon, sink):
+        flows = await asyncio.to_thread(
+            traffic.tcp_connections,
+            lab,
+            "default/p1a",
+            "default/p2a",
+            count=8,
+            up=1500,
+            down=300,
+            close="rst",
+            client_port=41_000,
+        )
+        truth = truth_of(lab, flows)
+        await wait_until_destroyed(lab, daemon, len(flows))
+    assert {flow.client for flow in flows} == {("198.18.1.10", 41_000)}
+    assert_exact(lab, sink, flows, truth)
+
+
 async def wait_until_destroyed(lab: Lab, daemon: AgentDaemon, count: int, budget: float = 150.0) -> None:
     """Until the agent has applied `count` DESTROY events; past half the budget, delete the entries."""
     deadline = time.monotonic() + budget

@@ -30,11 +30,13 @@ def test_wrong_knobs_fail_without_fix_and_are_set_with_it() -> None:
     with node_and_peer() as pair:
         pair.sysctl("nf_conntrack_acct", 0)
         pair.sysctl("nf_conntrack_events", 2)
+        pair.sysctl("nf_conntrack_timestamp", 0)
+        knobs = ("nf_conntrack_acct", "nf_conntrack_events", "nf_conntrack_timestamp")
         found = statuses(pair.node, fix=False)
-        assert (found["nf_conntrack_acct"], found["nf_conntrack_events"]) == (Status.FAIL, Status.FAIL)
+        assert [found[knob] for knob in knobs] == [Status.FAIL] * 3
         fixed = statuses(pair.node, fix=True)
-        assert (fixed["nf_conntrack_acct"], fixed["nf_conntrack_events"]) == (Status.FIXED, Status.FIXED)
-        assert sysctl.read("nf_conntrack_acct", pair.node) == 1
+        assert [fixed[knob] for knob in knobs] == [Status.FIXED] * 3
+        assert [sysctl.read(knob, pair.node) for knob in knobs] == [1, 1, 1]
 
 
 def test_an_empty_table_warns_that_conntrack_may_not_be_active() -> None:
@@ -58,6 +60,7 @@ def test_doctor_json_lists_every_check_and_exits_nonzero_on_failure() -> None:
         assert [row["check"] for row in rows] == [
             "nf_conntrack_acct",
             "nf_conntrack_events",
+            "nf_conntrack_timestamp",
             "conntrack active",
             "counters",
         ]
@@ -68,5 +71,11 @@ def test_doctor_json_lists_every_check_and_exits_nonzero_on_failure() -> None:
 def test_doctor_prints_a_table_with_every_check() -> None:
     with node_and_peer() as pair:
         result = CliRunner().invoke(command, ["--netns", pair.node])
-        for name in ("nf_conntrack_acct", "nf_conntrack_events", "conntrack active", "counters"):
+        for name in (
+            "nf_conntrack_acct",
+            "nf_conntrack_events",
+            "nf_conntrack_timestamp",
+            "conntrack active",
+            "counters",
+        ):
             assert name in result.output

@@ -1,9 +1,10 @@
-"""The agent chart's init container really enables conntrack accounting and events without any capability.
+"""The agent chart's init container really enables conntrack accounting, events and timestamps without any
+capability.
 
 The chart's premise: UID 0 with every capability dropped may write a network namespace's
 net.netfilter sysctls (the kernel checks only the owner bit), once /proc/sys is writable, which the
 chart arranges with a hostPath mount. Here the rendered script runs exactly so, in a fresh network
-namespace of its own, whose knobs start at the kernel's defaults (acct=0, events=2).
+namespace of its own, whose knobs start at the kernel's defaults (acct=0, events=2, timestamp=0).
 """
 
 from __future__ import annotations
@@ -45,20 +46,24 @@ def _quote(args: list[str]) -> str:
     return " ".join("'" + arg.replace("'", "'\\''") + "'" for arg in args)
 
 
-def test_init_container_sets_both_knobs_as_root_without_capabilities(helm: Path) -> None:
+def test_init_container_sets_the_three_knobs_as_root_without_capabilities(helm: Path) -> None:
     command = _quote([*NO_CAPABILITIES, *_init_command(helm)])
+    knobs = f"{KNOBS}/nf_conntrack_acct {KNOBS}/nf_conntrack_events {KNOBS}/nf_conntrack_timestamp"
     output = _in_fresh_netns(
-        f"cat {KNOBS}/nf_conntrack_acct {KNOBS}/nf_conntrack_events; "
+        f"cat {knobs}; "
         f"{NO_CAPABILITIES[0]} {_quote(NO_CAPABILITIES[1:])} grep CapEff /proc/self/status; "
         f"{command}; "
-        f"cat {KNOBS}/nf_conntrack_acct {KNOBS}/nf_conntrack_events"
+        f"cat {knobs}"
     )
     assert output.splitlines() == [
         "0",
         "2",
+        "0",
         "CapEff:\t0000000000000000",
         "net.netfilter.nf_conntrack_acct = 1",
         "net.netfilter.nf_conntrack_events = 1",
+        "net.netfilter.nf_conntrack_timestamp = 1",
+        "1",
         "1",
         "1",
     ]

@@ -110,6 +110,7 @@ def node_and_peer() -> Iterator[Pair]:
         )
         pair.sysctl("nf_conntrack_acct", 1)
         pair.sysctl("nf_conntrack_events", 1)
+        pair.sysctl("nf_conntrack_timestamp", 1)
         yield pair
     finally:
         for name in (pair.node, pair.peer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from kubenetmon.conntrack import netlink, parse
 from kubenetmon.conntrack.parse import ParseStats
-from tests.conntrack.builders import CT_DELETE, Tuple, attr, message
+from tests.conntrack.builders import CT_DELETE, Tuple, attr, message, nest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 A = Tuple("198.18.1.10", "198.18.2.10", 40000, 80)
@@ -91,6 +92,46 @@ def test_keys_differ_by_id_by_zone_and_by_tuple() -> None:
         key(message(Tuple(A.src, A.dst, A.sport, 81), ct_id=1)),
     ]
     assert len({base, *others}) == 4
+
+
+def timestamp(*children: bytes) -> bytes:
+    return nest(20, *children)
+
+
+def start(ns: int) -> bytes:
+    return attr(1, struct.pack(">Q", ns))
+
+
+def test_the_start_time_separates_a_flow_from_its_successor_with_the_same_id() -> None:
+    def key(raw: bytes) -> bytes:
+        return parse.scan(memoryview(raw), 0, len(raw), ParseStats())[0]
+
+    first = key(message(A, ct_id=1, extra=timestamp(start(1_764_000_000_123_456_789))))
+    successor = key(message(A, ct_id=1, extra=timestamp(start(1_764_000_000_123_456_790))))
+    assert first != successor
+    assert len(first) == len(key(message(A, ct_id=1)))  # the start time takes the id's place, not more
+
+
+def test_the_key_is_the_same_in_a_dump_and_in_the_destroy_event_that_adds_the_stop_time() -> None:
+    def key(raw: bytes) -> bytes:
+        return parse.scan(memoryview(raw), 0, len(raw), ParseStats())[0]
+
+    dumped = key(message(A, ct_id=1, extra=timestamp(start(1_000))))
+    destroyed = key(
+        message(A, ct_id=1, msg_type=CT_DELETE, extra=timestamp(start(1_000), attr(2, b"\0" * 8)))
+    )
+    padded = key(message(A, ct_id=1, extra=timestamp(attr(3, b""), start(1_000))))  # CTA_TIMESTAMP_PAD first
+    assert dumped == destroyed == padded
+
+
+def test_a_malformed_timestamp_leaves_the_entry_readable_with_a_key_without_it() -> None:
+    stats = ParseStats()
+    raw = message(A, (1, 100, 0, 0), ct_id=1, extra=timestamp(b"\x40\x00\x01\x00"))  # claims 64 bytes
+    found = parse.scan(memoryview(raw), 0, len(raw), stats)
+    plain = message(A, (1, 100, 0, 0), ct_id=1)
+    assert found is not None and found[0] == parse.scan(memoryview(plain), 0, len(plain), ParseStats())[0]
+    assert parse.counters(found[1]) == (1, 100, 0, 0)
+    assert stats.malformed_messages == 0
 
 
 def test_unknown_attributes_are_skipped_and_counted() -> None:

@@ -190,9 +190,11 @@ class AgentDaemon:
 
     def _apply_destroys(self) -> None:
         if self._listener is not None:
-            before = self.tracker.stats.destroys_seen
+            stats = self.tracker.stats
+            seen, duplicates = stats.destroys_seen, stats.duplicate_destroys
             self.tracker.observe_destroys(self._listener.drain(), time.monotonic())
-            self.metrics.destroy_events.inc(self.tracker.stats.destroys_seen - before)
+            self.metrics.destroy_events.inc(stats.destroys_seen - seen)
+            self.metrics.duplicate_destroys.inc(stats.duplicate_destroys - duplicates)
 
     def _note_socket_losses(self) -> None:
         assert self._listener is not None

@@ -46,6 +46,13 @@ class AgentMetrics:
         self.destroy_events = Counter(
             "kubenetmon_agent_destroy_events", "DESTROY events received.", registry=r
         )
+        self.duplicate_destroys = Counter(
+            "kubenetmon_agent_duplicate_destroy_events",
+            "DESTROY events identical to one already applied (same key, same final counters), ignored. "
+            "With nf_conntrack_timestamp=0 a new connection on the same 5-tuple that got the old entry's "
+            "id and carried exactly the same bytes looks the same and is counted here instead.",
+            registry=r,
+        )
         self.filtered = Counter(
             "kubenetmon_agent_filtered_flows", "Flow deltas not reported, by reason.", ["reason"], registry=r
         )

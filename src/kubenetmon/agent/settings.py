@@ -31,7 +31,7 @@ class AgentSettings:
     metrics_host: str = "0.0.0.0"  # a DaemonSet is scraped over the node IP
     """Address the metrics endpoint listens on."""
     configure_sysctls: bool = True
-    """Set nf_conntrack_acct=1 and nf_conntrack_events=1 at start when they are not (needs CAP_NET_ADMIN)."""
+    """Set nf_conntrack_acct, _events and _timestamp to 1 at start when they are not (needs CAP_NET_ADMIN)."""
     ignore_protocols: tuple[str, ...] = ()
     """Protocols (names or numbers) never reported, e.g. ('icmp',). Loopback is always skipped."""
     ignore_cidrs: tuple[str, ...] = ()

@@ -17,7 +17,8 @@ Life of a key:
 * DESTROY of a live key: final - previous, then the key is finished;
 * DESTROY of a never-seen key (born and gone between dumps): all of its final counters;
 * finished keys are kept for `grace` seconds so that a redelivered DESTROY or a dump racing the removal
-  (same key, same final counters) counts nothing;
+  (same key, same final counters) counts nothing; the key's start time (nf_conntrack_timestamp=1) keeps a
+  new connection on the same tuple, which the kernel may give the same id, from looking like one;
 * counters lower than the previous ones under the same key: a new flow, counted in full, plus a
   COUNTER_RESET loss for the old flow's unseen tail.
 """

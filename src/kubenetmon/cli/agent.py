@@ -57,7 +57,7 @@ OUTPUTS = ("jsonl", "grpc")
     "--configure-sysctls/--no-configure-sysctls",
     default=True,
     show_default=True,
-    help="Set nf_conntrack_acct=1 and nf_conntrack_events=1 at start if needed.",
+    help="Set nf_conntrack_acct, nf_conntrack_events and nf_conntrack_timestamp to 1 at start if needed.",
 )
 @option("--ignore-protocol", multiple=True, help="Protocol name or number never reported (repeatable).")
 @option("--ignore-cidr", multiple=True, help="Network whose flows are not reported (repeatable).")

@@ -51,8 +51,11 @@ def _as_dict(result: CheckResult) -> dict[str, str]:
 
 def _table(results: list[CheckResult]) -> Table:
     table = Table(title="kubenetmon doctor")
-    for column in ("check", "status", "detail", "remedy"):
-        table.add_column(column)
+    # Names and statuses stay whole (people copy the sysctl names); the prose columns wrap.
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail")
+    table.add_column("remedy")
     for result in results:
         style = STYLES[result.status]
         table.add_row(result.name, f"[{style}]{result.status.value}[/{style}]", result.detail, result.remedy)

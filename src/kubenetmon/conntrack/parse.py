@@ -28,6 +28,8 @@ CTA_COUNTERS_ORIG = 9
 CTA_COUNTERS_REPLY = 10
 CTA_ID = 12
 CTA_ZONE = 18
+CTA_TIMESTAMP = 20
+CTA_TIMESTAMP_START = 1
 # Every top-level type a 6.x kernel sends (CTA_UNSPEC .. CTA_SYNPROXY); others are counted as unknown.
 CTA_MAX_KNOWN = 26
 
@@ -37,6 +39,8 @@ CTA_TUPLE_ZONE = 3
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
 CTA_COUNTERS_PACKETS, CTA_COUNTERS_BYTES = 1, 2
+# CTA_TIMESTAMP_START as the kernel puts it first in the CTA_TIMESTAMP nest (8-byte value, no padding).
+_START_HEADER = struct.pack("=HH", 12, CTA_TIMESTAMP_START)
 
 _NLA = struct.Struct("=HH")
 _BE16 = struct.Struct(">H")
@@ -142,15 +146,18 @@ class MalformedMessage(ValueError):
 def scan(buf: memoryview, off: int, end: int, stats: ParseStats) -> tuple[bytes, bytes] | None:
     """(identity key, raw counters) of the conntrack message at buf[off:end], or None if malformed.
 
-    The key is the raw CTA_TUPLE_ORIG attribute from the source address on, then the CTA_ID and CTA_ZONE
-    values: the same flow always yields the same bytes; a reused conntrack id with another tuple or
-    zone, or the same tuple under another id, does not.
+    The key is the raw CTA_TUPLE_ORIG attribute from the source address on, then which entry of that
+    tuple it is, then the CTA_ZONE value: the same flow always yields the same bytes, another flow other
+    bytes. "Which entry" is the low 32 bits of CTA_TIMESTAMP_START (nanoseconds) when the entry has a
+    start time (nf_conntrack_timestamp=1), else the CTA_ID. The kernel derives ids from an entry's
+    address, so a successor on the same tuple allocated where the old entry was gets the same id; its
+    start time differs. Four bytes either way keep an IPv4 key in pymalloc's 80-byte size class.
     The counters are the raw CTA_COUNTERS_ORIG and _REPLY attributes (b"" when the entry has none);
     `counters` decodes them.
     """
     unpack = _NLA.unpack_from
     a = off + ATTRS_OFFSET
-    orig0 = orig1 = ctr0 = ctr1 = rep0 = rep1 = id0 = zone0 = 0
+    orig0 = orig1 = ctr0 = ctr1 = rep0 = rep1 = id0 = zone0 = ts0 = ts1 = 0
     while a + 4 <= end:
         length, kind = unpack(buf, a)
         if length < 4 or a + length > end:
@@ -167,22 +174,39 @@ def scan(buf: memoryview, off: int, end: int, stats: ParseStats) -> tuple[bytes,
             id0 = a
         elif kind == CTA_ZONE:
             zone0 = a
+        elif kind == CTA_TIMESTAMP:
+            ts0, ts1 = a, a + length
         elif kind > CTA_MAX_KNOWN:
             stats.unknown_attributes += 1
         a += (length + 3) & ~3
     if not orig0 or not id0 or orig1 - orig0 < _KEY_SKIP:
         stats.malformed_messages += 1
         return None
-    if zone0:
-        key = b"".join((buf[orig0 + _KEY_SKIP : orig1], buf[id0 + 4 : id0 + 8], buf[zone0 + 4 : zone0 + 8]))
-    else:
-        key = b"".join((buf[orig0 + _KEY_SKIP : orig1], buf[id0 + 4 : id0 + 8]))
+    instance: bytes | memoryview = buf[id0 + 4 : id0 + 8]
+    if ts0 and ts1 - ts0 >= 16 and buf[ts0 + 4 : ts0 + 8] == _START_HEADER:
+        instance = buf[ts0 + 12 : ts0 + 16]
+    elif ts0:
+        instance = _timestamp_start(buf, ts0 + 4, ts1)[4:] or instance
+    zone = buf[zone0 + 4 : zone0 + 8] if zone0 else b""
+    key = b"".join((buf[orig0 + _KEY_SKIP : orig1], instance, zone))
     if not ctr0 or not rep0:
         stats.entries_without_counters += 1
         return key, NO_COUNTERS
     if ctr1 == rep0:
         return key, buf[ctr0:rep1].tobytes()
     return key, b"".join((buf[ctr0:ctr1], buf[rep0:rep1]))
+
+
+def _timestamp_start(buf: memoryview, a: int, end: int) -> bytes:
+    """The raw CTA_TIMESTAMP_START value in the nest body buf[a:end] laid out otherwise (e.g. after a
+    padding attribute); b"" when it has none or is malformed (the key then goes without it)."""
+    try:
+        for kind, start, stop in _attributes(buf, a, end):
+            if kind == CTA_TIMESTAMP_START and stop - start == 8:
+                return buf[start:stop].tobytes()
+    except MalformedMessage:
+        pass
+    return b""
 
 
 def counters(raw: bytes) -> tuple[int, int, int, int]:

@@ -33,7 +33,13 @@ EVENTS = Knob(
     1,
     "with the default 2, flows created while no event listener existed never send their DESTROY",
 )
-NEEDED = (ACCT, EVENTS)
+TIMESTAMP = Knob(
+    "nf_conntrack_timestamp",
+    1,
+    "without start times a closed flow and its successor on the same tuple can share an id and counters, "
+    "and the successor is taken for a repeated event and not counted",
+)
+NEEDED = (ACCT, EVENTS, TIMESTAMP)
 
 
 def read(name: str, namespace: str | None = None) -> int | None:

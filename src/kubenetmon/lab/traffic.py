@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from kubenetmon.lab.lab import Lab
@@ -120,10 +120,12 @@ def tcp_connections(
     down: int = 0,
     close: Close = "fin",
     port: int | None = None,
+    client_port: int = 0,
     timeout: float = 30.0,
 ) -> list[FlowResult]:
-    """`count` short-lived TCP connections one after another, each like `tcp_transfer`."""
-    origin = _client_place(lab, client, family)
+    """`count` short-lived TCP connections one after another, each like `tcp_transfer`. A `client_port`
+    makes every connection leave from that port (with close="rst" the port is free again at once)."""
+    origin = replace(_client_place(lab, client, family), port=client_port)
     with Listeners(_server_places(lab, target, family, port), family, socket.SOCK_STREAM) as listeners:
         server = TcpServer(listeners, connections=count, expect=up, reply=down, timeout=timeout)
         server.start()
