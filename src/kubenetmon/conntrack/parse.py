@@ -182,11 +182,13 @@ def scan(buf: memoryview, off: int, end: int, stats: ParseStats) -> tuple[bytes,
     if not orig0 or not id0 or orig1 - orig0 < _KEY_SKIP:
         stats.malformed_messages += 1
         return None
-    instance: bytes | memoryview = buf[id0 + 4 : id0 + 8]
+    instance: bytes | memoryview
     if ts0 and ts1 - ts0 >= 16 and buf[ts0 + 4 : ts0 + 8] == _START_HEADER:
         instance = buf[ts0 + 12 : ts0 + 16]
     elif ts0:
-        instance = _timestamp_start(buf, ts0 + 4, ts1)[4:] or instance
+        instance = _timestamp_start(buf, ts0 + 4, ts1)[4:] or buf[id0 + 4 : id0 + 8]
+    else:
+        instance = buf[id0 + 4 : id0 + 8]
     zone = buf[zone0 + 4 : zone0 + 8] if zone0 else b""
     key = b"".join((buf[orig0 + _KEY_SKIP : orig1], instance, zone))
     if not ctr0 or not rep0:

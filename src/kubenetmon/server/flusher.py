@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import count, islice
 from pathlib import Path
 
@@ -320,18 +320,7 @@ def _add(table: FlowTable, batch: Batch, columns: codec.FlowColumns) -> None:
 
 
 def _write_intent(path: Path, intent: Intent) -> None:
-    write_atomically(
-        path,
-        json.dumps(
-            {
-                "first": intent.first,
-                "end": intent.end,
-                "token": intent.token,
-                "part_flows": intent.part_flows,
-                "bucket_seconds": intent.bucket_seconds,
-            }
-        ),
-    )
+    write_atomically(path, json.dumps(asdict(intent)))
 
 
 def _read_intent(path: Path) -> Intent | None:
