@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from kubenetmon.agent.tracker import FlowFilter
 from kubenetmon.conntrack.parse import ConntrackEntry
 
-LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
 LOOPBACK_V6 = ipaddress.ip_address("::1")
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

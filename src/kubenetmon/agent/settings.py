@@ -24,8 +24,6 @@ class AgentSettings:
     """Seconds per interval; boundaries fall on wall-clock multiples of it (UTC)."""
     netns: str | None = None
     """Read the conntrack table of this named namespace (/run/netns/NAME) instead of our own."""
-    output: str = "jsonl"
-    """Where batches go: a name from the CLI's sink table (jsonl, ...)."""
     metrics_port: int = 0
     """Port for /metrics and /healthz; 0 turns the HTTP endpoint off."""
     metrics_host: str = "0.0.0.0"  # a DaemonSet is scraped over the node IP

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
@@ -15,8 +13,6 @@ from kubenetmon.agent.sinks import JsonlSink
 from kubenetmon.cli import logging_options, option, setup_logging, tls_options, tls_settings
 from kubenetmon.errors import KubenetmonError
 from kubenetmon.transport.client import ClientSettings, GrpcSink
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # --output choices. Sinks are made inside the running loop (the gRPC sink starts a sender task).
 OUTPUTS = ("jsonl", "grpc")
@@ -122,7 +118,6 @@ def command(  # noqa: PLR0917 - one parameter per flag is how click calls it
             node_name=node_name,
             interval=interval,
             netns=netns,
-            output=output,
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             configure_sysctls=configure_sysctls,

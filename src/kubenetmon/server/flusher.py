@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import count, islice
+from itertools import count, islice, takewhile
 from pathlib import Path
 
 from kubenetmon.errors import PermanentStoreError, StoreError
@@ -38,6 +38,7 @@ from kubenetmon.server.ingest import IngestLog, unframe, write_atomically
 from kubenetmon.store.columns import ColumnBatch
 from kubenetmon.store.sink import Store
 from kubenetmon.transport import codec
+from kubenetmon.transport.backoff import BackoffPolicy, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ class Flusher:
         self._first = ingest.start
         self._intent_path = ingest.settings.directory / "intent.json"
         self._rng = rng or random.Random()
+        # Doubling from the first delay to the cap, each spread over [0.5, 1.5) of itself.
+        self._retry_policy = BackoffPolicy(
+            initial=settings.retry_first_delay, maximum=settings.retry_max_delay, jitter=0.5
+        )
         self._arrivals: list[float] = []
         self.store_ok: bool | None = None
         """None until the first insert or ping; then whether the store answered last time."""
@@ -163,15 +168,14 @@ class Flusher:
             backlog_age=self._settings.backlog_age_seconds,
         )
 
+    def _next_chunk(self, end: int) -> list[tuple[int, bytes]]:
+        """The next buffered batches from the cursor, below position `end`, at most `chunk_batches`."""
+        below = takewhile(lambda item: item[0] < end, self._ingest.pending(self._cursor))
+        return list(islice(below, self._settings.chunk_batches))
+
     async def _step(self) -> None:
         end = self._ingest.durable_end
-        chunk = [
-            item
-            for _, item in zip(
-                range(self._settings.chunk_batches), self._ingest.pending(self._cursor), strict=False
-            )
-            if item[0] < end
-        ]
+        chunk = self._next_chunk(end)
         if not chunk:
             # Nothing readable below `end`: positions lost to a torn tail leave such gaps.
             self._cursor = max(self._cursor, end)
@@ -224,7 +228,7 @@ class Flusher:
         # The range as it was summed before: same bucket, no bound (it fitted then).
         table = FlowTable(intent.bucket_seconds or self._flows.bucket_seconds, _UNBOUNDED)
         while self._cursor < intent.end:
-            chunk = [item for item in self._ingest.pending(self._cursor) if item[0] < intent.end]
+            chunk = self._next_chunk(intent.end)
             if not chunk:
                 break
             await asyncio.to_thread(self._sum_all, chunk, table)
@@ -292,10 +296,7 @@ class Flusher:
                 self.store_ok = False
                 kind = "permanent" if isinstance(exc, PermanentStoreError) else "transient"
                 metrics.INSERT_FAILURES.labels(kind=kind).inc()
-                delay = min(
-                    self._settings.retry_max_delay, self._settings.retry_first_delay * 2 ** (failures - 1)
-                )
-                delay *= 0.5 + self._rng.random()
+                delay = backoff_delay(self._retry_policy, failures, self._rng.random())
                 log.error(
                     "insert of buffer positions %d-%d (part %d) failed (%s, attempt %d): %s; the data stays "
                     "buffered, retrying in %.1f s",

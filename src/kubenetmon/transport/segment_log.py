@@ -202,7 +202,7 @@ class SegmentLog:
         position = min(position, self._next)
         if position <= self._start:
             return
-        self._pending_bytes -= sum(self._record_length(p) for p in range(self._start, position) if p in self)
+        self._pending_bytes -= sum(self._record_length(p) for p in range(self._start, position))
         self._start = position
         self._write_committed()
         self._delete_committed_segments()

@@ -119,7 +119,8 @@ class InformerStatus:
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with equal jitter: half the step fixed, half random, capped at `maximum`."""
-    step = min(maximum, initial * 2.0**attempt)
+    # The exponent is bounded: 2.0**1024 overflows, which days of failures would reach.
+    step = min(maximum, initial * 2.0 ** min(attempt, 64))
     return step / 2 + rand() * step / 2
 
 
