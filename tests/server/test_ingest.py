@@ -72,6 +72,19 @@ async def test_duplicates_are_recognised_after_their_batches_were_committed(tmp_
     assert (await reopened.accept(batch(3))).status is AckStatus.ACCEPTED
 
 
+async def test_pending_reads_at_most_the_limit_from_the_given_position(tmp_path: Path) -> None:
+    ingest = IngestLog(settings(tmp_path))
+    for seq in range(10):
+        await ingest.accept(batch(seq))
+    first = ingest.start
+    assert [position for position, _ in ingest.pending(first + 4, limit=3)] == [
+        first + 4,
+        first + 5,
+        first + 6,
+    ]
+    assert [position for position, _ in ingest.pending(first + 8, limit=3)] == [first + 8, first + 9]
+
+
 async def test_concurrent_batches_share_fsyncs_and_all_become_durable(tmp_path: Path) -> None:
     ingest = IngestLog(settings(tmp_path))
     decisions = await asyncio.gather(

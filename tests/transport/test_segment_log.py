@@ -55,6 +55,17 @@ def fill(directory: Path, count: int, **settings: object) -> SegmentLog:
     return log
 
 
+def test_positions_after_a_point_skip_everything_before_it_across_segments(tmp_path: Path) -> None:
+    log = fill(tmp_path, 20, segment_bytes=200)
+    log.commit(3)
+    assert [list(log.positions(after)) for after in (0, 7, 19, 20)] == [
+        list(range(3, 20)),
+        list(range(7, 20)),
+        [19],
+        [],
+    ]
+
+
 def test_appended_records_read_back_in_order_after_reopen(tmp_path: Path) -> None:
     fill(tmp_path, 20, segment_bytes=200).close()
     log = open_log(tmp_path, segment_bytes=200)

@@ -170,8 +170,8 @@ class Flusher:
 
     def _next_chunk(self, end: int) -> list[tuple[int, bytes]]:
         """The next buffered batches from the cursor, below position `end`, at most `chunk_batches`."""
-        below = takewhile(lambda item: item[0] < end, self._ingest.pending(self._cursor))
-        return list(islice(below, self._settings.chunk_batches))
+        chunk = self._ingest.pending(self._cursor, self._settings.chunk_batches)
+        return list(takewhile(lambda item: item[0] < end, chunk))
 
     async def _step(self) -> None:
         end = self._ingest.durable_end

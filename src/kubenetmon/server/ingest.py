@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice, takewhile
 from pathlib import Path
 
 from kubenetmon.errors import KubenetmonError
@@ -281,10 +282,12 @@ class IngestLog:
         with self._lock:
             self._log.sync()
 
-    def pending(self, after: int) -> Iterator[tuple[int, bytes]]:
-        """(position, record) of every durable, uncommitted batch from position `after` on, in order."""
+    def pending(self, after: int, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(position, record) of the durable, uncommitted batches from position `after` on, in order: all
+        of them, or the first `limit`. Costs `limit`, not the whole backlog, however much is buffered."""
         with self._lock:
-            positions = [p for p in self._log.positions() if after <= p < self._synced]
+            durable = takewhile(lambda p: p < self._synced, self._log.positions(after))
+            positions = list(islice(durable, limit))
         for position in positions:
             with self._lock:
                 record = self._log.read(position)

@@ -192,10 +192,11 @@ class SegmentLog:
             raise CorruptRecord(f"record {position} in {segment.path} at offset {offset} fails its checksum")
         return payload
 
-    def positions(self) -> Iterator[int]:
-        """Every uncommitted position that holds a record, in order."""
+    def positions(self, after: int = 0) -> Iterator[int]:
+        """Every uncommitted position from `after` on that holds a record, in order."""
         for segment in self._segments:
-            yield from range(max(segment.base, self._start), segment.end)
+            if segment.end > after:
+                yield from range(max(segment.base, self._start, after), segment.end)
 
     def commit(self, position: int) -> None:
         """Everything below `position` is done with: persist that and delete fully committed segments."""
