@@ -1,18 +1,17 @@
 """Pre-aggregation: sum AttributedRows per (bucket, row key) before they reach the store.
 
 The key is `row[:-2]`, everything but bytes and packets, so it already starts with the bucket. Summing
-here turns the ~12 agent polls per minute bucket into one row per key, which is what the table would end
-up with after merges anyway, at a fraction of the insert cost.
+here gives the store one row per key, which is what the table would end up with after merges anyway, at
+a fraction of the insert cost.
 
 Pure and single-threaded: no clock of its own (the caller passes `now`), no I/O. Memory is bounded by
-`FlushPolicy.max_keys`; `add` stops at the bound and says how far it got, so the server flushes and
-continues instead of growing (back-pressure reaches the agents through the server's queue).
+`FlushPolicy.max_keys`; `add` stops at the bound and says how far it got, so a caller that streams rows
+in drains and continues instead of growing.
 
-How the server drives it (one aggregator, touched by one flusher step at a time, in a worker thread):
-
-    taken = aggregator.add(rows, source=f"{node}/{epoch}/{seq}", now=time.monotonic())
-    # not all taken (full) or aggregator.due(now): batch = aggregator.drain(), then in a worker thread
-    # store.insert(batch, batch.token()); acknowledge the batch's sources only after it returns.
+How the server uses it: the flusher has already summed records per flow (`server.flows`); for each
+insert part it attributes that part's flows and sums their rows in a fresh aggregator sized to hold
+them all, then inserts `drain()`. `due()` and the sources serve callers that stream rows in over time
+(benchmarks/store.py).
 """
 
 from __future__ import annotations
