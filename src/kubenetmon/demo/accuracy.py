@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from kubenetmon.demo.observed import Facts, FlowKey, NodeFlow, PairKey, StoredBytes
 from kubenetmon.lab import External, Node, Pod, Topology
-from kubenetmon.records import BillingClass
+from kubenetmon.records import BillingClass, proto_name
 
 CLASS_ORDER = ("same-zone", "cross-zone", "cross-region", "cloud-service", "internet", "unknown")
 
@@ -250,7 +250,7 @@ def _misattributed(directory: LabDirectory, entries: list[StoredBytes]) -> list[
 
 
 def _flow_text(flow: FlowKey) -> str:
-    proto = {6: "tcp", 17: "udp"}.get(flow.proto, str(flow.proto))
+    proto = proto_name(flow.proto)
     return f"{proto} {_end(flow.src, flow.sport)} -> {_end(flow.dst, flow.dport)}"
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from kubenetmon.demo.accuracy import Tally, Verdict
 from kubenetmon.demo.observed import PairKey
+from kubenetmon.records import proto_name
 
 TOLERANCE = 0.001
 """The largest difference a pair may show, as a fraction of its truth (0.1 %)."""
@@ -47,7 +48,7 @@ def problems(verdict: Verdict, tolerance: float = TOLERANCE) -> list[str]:
 
 
 def _pair(pair: PairKey) -> str:
-    return f"{ {6: 'tcp', 17: 'udp'}.get(pair.proto, str(pair.proto)) } {pair.sender} -> {pair.receiver}"
+    return f"{proto_name(pair.proto)} {pair.sender} -> {pair.receiver}"
 
 
 def tally_json(tally: Tally) -> dict[str, Any]:

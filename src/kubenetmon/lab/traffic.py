@@ -347,16 +347,17 @@ def udp_flows(
             for sock in open_sockets(origin, family, socket.SOCK_DGRAM, batch):
                 with sock:
                     # A port freed by an earlier batch may come back; reusing it would merge two flows.
-                    if address_of(sock.getsockname())[1] in used:
+                    local = address_of(sock.getsockname())
+                    if local[1] in used:
                         continue
-                    used.add(address_of(sock.getsockname())[1])
+                    used.add(local[1])
                     sock.sendto(payload, sockaddr(family, dialed))
                     server, peer = _receive_one(listeners, size, timeout, dialed)
                     results.append(
                         FlowResult(
                             proto=UDP,
                             family=family,
-                            client=address_of(sock.getsockname()),
+                            client=local,
                             dialed=dialed,
                             server=address_of(server.getsockname()),
                             seen_by_server=peer,
