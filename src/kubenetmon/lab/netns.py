@@ -17,10 +17,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from kubenetmon.conntrack.netns import run_in
+from kubenetmon.conntrack.netns import NETNS_RUN_DIR, run_in
 from kubenetmon.errors import KubenetmonError
-
-NETNS_DIR = Path("/run/netns")
 
 
 class LabError(KubenetmonError):
@@ -62,7 +60,7 @@ def ip_batch(commands: Iterable[str], netns: str | None = None) -> None:
 def existing_namespaces() -> set[str]:
     """Names of all named network namespaces on the host (read-only; used to find what is left over)."""
     try:
-        return {entry.name for entry in NETNS_DIR.iterdir()}
+        return {entry.name for entry in NETNS_RUN_DIR.iterdir()}
     except FileNotFoundError:
         return set()
 
@@ -88,13 +86,15 @@ def delete_namespaces(names: Iterable[str], grace: float = 2.0) -> list[str]:
 
     Names that no longer exist are skipped, so teardown can run twice (context exit, then atexit).
     """
-    present = [name for name in names if name in existing_namespaces()]
+    existing = existing_namespaces()
+    present = [name for name in names if name in existing]
     pids = {pid for name in present for pid in namespace_pids(name)}
     pids.discard(os.getpid())
     _terminate(pids, grace)
     for name in present:
         run(["ip", "netns", "del", name], check=False)
-    return [name for name in present if name not in existing_namespaces()]
+    remaining = existing_namespaces()
+    return [name for name in present if name not in remaining]
 
 
 def _terminate(pids: set[int], grace: float) -> None:
