@@ -67,29 +67,25 @@ class LazyGroup(click.Group):
 
 def logging_options(func: F) -> F:
     """--log-level and --log-format, shared by every subcommand that runs for a while."""
-    func = click.option(
+    func = option(
         "--log-format",
         type=click.Choice(["text", "json"]),
         default="text",
         show_default=True,
-        envvar="KUBENETMON_LOG_FORMAT",
-        show_envvar=True,
         help="Log line format on stderr; json for log pipelines.",
     )(func)
-    return click.option(
+    return option(
         "--log-level",
         type=click.Choice(["debug", "info", "warning", "error"]),
         default="info",
         show_default=True,
-        envvar="KUBENETMON_LOG_LEVEL",
-        show_envvar=True,
         help="Minimum level of log lines.",
     )(func)
 
 
-def option(*names: str, **kwargs: Any) -> Callable[[F], F]:
-    """A click option that also reads KUBENETMON_<FIRST NAME> (shown in --help), the charts' interface."""
-    env = "KUBENETMON_" + names[0].lstrip("-").split("/")[0].replace("-", "_").upper()
+def option(*names: str, prefix: str = "KUBENETMON_", **kwargs: Any) -> Callable[[F], F]:
+    """A click option that also reads <prefix><FIRST NAME> (shown in --help), the charts' interface."""
+    env = prefix + names[0].lstrip("-").split("/")[0].replace("-", "_").upper()
     return click.option(*names, envvar=env, show_envvar=True, **kwargs)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from kubenetmon.cli import option
 from kubenetmon.transport import certificates
 
 # Kubernetes node names are DNS-1123 subdomains; anything else is refused (it also becomes a file name).
@@ -26,48 +27,43 @@ def _check_node(ctx: click.Context, param: click.Parameter, nodes: tuple[str, ..
 
 
 @click.command(name="certs")
-@click.option(
+@option(
     "--out",
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("kubenetmon-certs"),
     show_default=True,
-    envvar="KUBENETMON_CERTS_OUT",
-    show_envvar=True,
     help="Directory to write into. An existing CA there is reused, so nodes can be added later.",
+    prefix="KUBENETMON_CERTS_",
 )
-@click.option(
+@option(
     "--server-name",
     "server_names",
     multiple=True,
-    envvar="KUBENETMON_CERTS_SERVER_NAME",
-    show_envvar=True,
     help="Name or IP address agents use to reach the server (repeatable); makes server.pem.",
+    prefix="KUBENETMON_CERTS_",
 )
-@click.option(
+@option(
     "--node",
     "nodes",
     multiple=True,
     callback=_check_node,
-    envvar="KUBENETMON_CERTS_NODE",
-    show_envvar=True,
     help="Node name to make a client certificate for (repeatable).",
+    prefix="KUBENETMON_CERTS_",
 )
-@click.option(
+@option(
     "--days",
     type=click.IntRange(1, 3650),
     default=365,
     show_default=True,
-    envvar="KUBENETMON_CERTS_DAYS",
-    show_envvar=True,
     help="Validity of the server and node certificates.",
+    prefix="KUBENETMON_CERTS_",
 )
-@click.option(
+@option(
     "--force",
     is_flag=True,
-    envvar="KUBENETMON_CERTS_FORCE",
-    show_envvar=True,
     help="Replace server and node certificates that already exist.",
+    prefix="KUBENETMON_CERTS_",
 )
 def command(out: Path, server_names: tuple[str, ...], nodes: tuple[str, ...], days: int, force: bool) -> None:
     """Make a CA, a server certificate and per-node client certificates for agent <-> server mTLS."""

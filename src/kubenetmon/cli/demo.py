@@ -8,27 +8,25 @@ against the lab's nftables ground truth, per billing class. Needs root. Ctrl-C o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 
-from kubenetmon.cli import setup_logging
+from kubenetmon.cli import option, setup_logging
 from kubenetmon.cli.lab import state_dir_option
 from kubenetmon.cli.report import render, report_json
 from kubenetmon.demo.display import RichProgress
 from kubenetmon.demo.run import DemoOptions, DemoResult, run_demo
 from kubenetmon.demo.summary import accuracy_json, accuracy_line, human_bytes, problems
 from kubenetmon.errors import KubenetmonError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _keep_dir(value: str | None) -> Path | None:
@@ -82,10 +80,8 @@ def _print_human(result: DemoResult) -> None:
         click.echo(f"            kubenetmon report --store {result.store_dsn} --since 1d")
 
 
-def _option(*names: str, **kwargs: Any) -> Callable[[F], F]:
-    """A demo option that also reads KUBENETMON_DEMO_<FIRST NAME> (shown in --help)."""
-    env = "KUBENETMON_DEMO_" + names[0].lstrip("-").replace("-", "_").upper()
-    return click.option(*names, envvar=env, show_envvar=True, **kwargs)
+_option = functools.partial(option, prefix="KUBENETMON_DEMO_")
+"""A demo option: it also reads KUBENETMON_DEMO_<FIRST NAME>."""
 
 
 @click.command(name="demo", help=__doc__)

@@ -9,24 +9,21 @@ from rich.console import Console
 from rich.table import Table
 
 from kubenetmon.agent.doctor import CheckResult, Status, run_checks
+from kubenetmon.cli import option
 
 STYLES = {Status.OK: "green", Status.FIXED: "cyan", Status.WARN: "yellow", Status.FAIL: "bold red"}
 
 
 @click.command(help="Check that this node can be metered, and say what to fix.")
-@click.option(
+@option(
     "--netns",
     default=None,
-    envvar="KUBENETMON_NETNS",
-    show_envvar=True,
     help="Check this named network namespace instead of our own.",
 )
-@click.option(
+@option(
     "--fix/--no-fix",
     default=False,
     show_default=True,
-    envvar="KUBENETMON_FIX",
-    show_envvar=True,
     help="Set the conntrack sysctls the agent needs when they are wrong.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")

@@ -16,28 +16,27 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kubenetmon.cli import option
 from kubenetmon.lab import Lab, LabError, Topology, state
 from kubenetmon.lab.lab import Host, tear_down_recorded
 from kubenetmon.lab.netns import existing_namespaces
 
 TOPOLOGIES = {"demo": Topology.demo, "two-nodes": Topology.two_nodes}
 
-state_dir_option = click.option(
+state_dir_option = option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=state.STATE_DIR,
     show_default=True,
-    envvar="KUBENETMON_LAB_STATE_DIR",
-    show_envvar=True,
     help="Where lab records are kept.",
+    prefix="KUBENETMON_LAB_",
 )
-json_option = click.option(
+json_option = option(
     "--json",
     "as_json",
     is_flag=True,
-    envvar="KUBENETMON_LAB_JSON",
-    show_envvar=True,
     help="Print JSON instead of tables.",
+    prefix="KUBENETMON_LAB_",
 )
 
 
@@ -47,22 +46,20 @@ def command() -> None:
 
 
 @command.command()
-@click.option(
+@option(
     "--topology",
     type=click.Choice(sorted(TOPOLOGIES)),
     default="demo",
     show_default=True,
-    envvar="KUBENETMON_LAB_TOPOLOGY",
-    show_envvar=True,
     help="Which ready-made topology to build.",
+    prefix="KUBENETMON_LAB_",
 )
-@click.option(
+@option(
     "--conntrack-accounting/--no-conntrack-accounting",
     default=True,
     show_default=True,
-    envvar="KUBENETMON_LAB_CONNTRACK_ACCOUNTING",
-    show_envvar=True,
     help="Set nf_conntrack_acct=1 and nf_conntrack_events=1 in the nodes (off: a new netns's 0 and 2).",
+    prefix="KUBENETMON_LAB_",
 )
 @state_dir_option
 @json_option
@@ -105,12 +102,11 @@ def status(lab_id: str | None, state_dir: Path, as_json: bool) -> None:
 
 @command.command()
 @click.argument("lab_ids", nargs=-1)
-@click.option(
+@option(
     "--force",
     is_flag=True,
-    envvar="KUBENETMON_LAB_FORCE",
-    show_envvar=True,
     help="Also remove labs whose building process still runs and did not leave them up on purpose.",
+    prefix="KUBENETMON_LAB_",
 )
 @state_dir_option
 @json_option

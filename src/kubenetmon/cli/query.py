@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kubenetmon.cli import option
 from kubenetmon.errors import SettingsError, StoreError
 from kubenetmon.store.dsn import DEFAULT_DSN, PASSWORD_ENV, StoreSettings, store_settings
 from kubenetmon.store.sink import ClickHouseStore
@@ -27,20 +28,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def store_options(func: F) -> F:
     """--store and --store-password-file (the password may also come from KUBENETMON_STORE_PASSWORD)."""
-    func = click.option(
+    func = option(
         "--store-password-file",
         type=click.Path(dir_okay=False),
-        envvar="KUBENETMON_STORE_PASSWORD_FILE",
-        show_envvar=True,
         help=f"File holding the store password (or set {PASSWORD_ENV}; never put it on the command line).",
     )(func)
-    return click.option(
+    return option(
         "--store",
         "store_dsn",
         default=DEFAULT_DSN,
         show_default=True,
-        envvar="KUBENETMON_STORE",
-        show_envvar=True,
         help="ClickHouse DSN: chdb:///DIR (embedded) or https://USER@HOST:8443/DB; ?table=, ?cluster=.",
     )(func)
 
